@@ -1,0 +1,154 @@
+"""The local archive under $SUMMARIZER_HOME: raw responses and normalized papers per day, the dedup index,
+and the atomic write every stage uses to save.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from summarizer import SummarizerError
+from summarizer.papers import Paper
+
+# Layout:
+#   $SUMMARIZER_HOME/archive/YYYY-MM-DD/papers.json      {"date", "source", "fetched_at", "raw", "papers": [...]}
+#   $SUMMARIZER_HOME/archive/YYYY-MM-DD/raw-<stamp>/...  the responses that papers.json was built from
+#   $SUMMARIZER_HOME/archive/digested.json               {arxiv id: first day it was digested}
+# papers.json is the commit point: raw files land in a fresh raw-<stamp>/ first, so a crash or a failed fetch
+# leaves the previous papers.json (and the raw dir it names) as they were.
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def home() -> Path:
+    """$SUMMARIZER_HOME, default ./data."""
+    return Path(os.environ.get("SUMMARIZER_HOME") or "data")
+
+
+def validate_date(date: str) -> str:
+    """Return `date` if it is a real YYYY-MM-DD day, else raise; used before any I/O touches the day."""
+    if not isinstance(date, str) or not _DATE.match(date):
+        raise SummarizerError(f"The date {date!r} is not of the form YYYY-MM-DD.")
+    try:
+        dt.date.fromisoformat(date)
+    except ValueError:
+        raise SummarizerError(f"The date {date!r} is not a real calendar day.") from None
+    return date
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write via a temp file in the same directory, fsync, then os.replace: readers see old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable; not every filesystem allows fsync on a directory
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def day_dir(date: str, home_dir: Path | None = None) -> Path:
+    return (home_dir or home()) / "archive" / validate_date(date)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SummarizerError(f"The archive file {path} cannot be read ({exc}); remove it or fetch with --refresh.") from None
+
+
+def load_record(date: str, home: Path | None = None) -> dict | None:
+    """The archived papers.json of `date` (papers still as dicts) or None when the day was never fetched."""
+    record = _read_json(day_dir(date, home) / "papers.json")
+    if record is not None and not (isinstance(record, dict) and isinstance(record.get("papers"), list)):
+        raise SummarizerError(f"The archive file for {date} has an unexpected shape; fetch it again with --refresh.")
+    return record
+
+
+def load_papers(date: str, home: Path | None = None) -> list[Paper] | None:
+    """The archived Papers of `date` in stored order, or None when the day was never fetched."""
+    record = load_record(date, home)
+    return None if record is None else [Paper.from_dict(d) for d in record["papers"]]
+
+
+def save_day(date: str, source: str, papers: list[Paper], raw: dict[str, bytes], home: Path | None = None,
+             fetched_at: str | None = None) -> Path:
+    """Archive one fetch: the raw responses (name → bytes), then papers.json naming them; returns papers.json."""
+    d = day_dir(date, home)
+    fetched_at = fetched_at or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    d.mkdir(parents=True, exist_ok=True)
+    raw_dir = Path(tempfile.mkdtemp(dir=d, prefix="raw-" + fetched_at.replace(":", "").replace("-", "") + "-"))
+    for name, body in raw.items():
+        write_atomic(raw_dir / Path(name).name, body)
+    record = {
+        "date": date,
+        "source": source,
+        "fetched_at": fetched_at,
+        "raw": raw_dir.name,
+        # repeat_of is derived from the dedup index at load time, never stored.
+        "papers": [p.replace(repeat_of=None).to_dict() for p in papers],
+    }
+    out = d / "papers.json"
+    write_atomic(out, json.dumps(record, ensure_ascii=False, indent=1))
+    for old in d.glob("raw-*"):  # only after the commit above: the raw dirs no papers.json names any more
+        if old.is_dir() and old.name != raw_dir.name:
+            shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def update_papers(date: str, papers: list[Paper], home: Path | None = None) -> None:
+    """Rewrite the papers of an archived day (e.g. abstracts completed from arXiv), keeping its metadata."""
+    record = load_record(date, home)
+    if record is None:
+        raise SummarizerError(f"Nothing is archived for {date}, so its papers cannot be updated.")
+    record["papers"] = [p.replace(repeat_of=None).to_dict() for p in papers]
+    write_atomic(day_dir(date, home) / "papers.json", json.dumps(record, ensure_ascii=False, indent=1))
+
+
+def _index_path(home_dir: Path | None) -> Path:
+    return (home_dir or home()) / "archive" / "digested.json"
+
+
+def _load_index(home_dir: Path | None) -> dict[str, str]:
+    index = _read_json(_index_path(home_dir))
+    return index if isinstance(index, dict) else {}
+
+
+def mark_digested(date: str, ids, home: Path | None = None) -> None:
+    """Record that the papers `ids` were digested on `date`; a paper keeps the earliest day it was digested."""
+    validate_date(date)
+    index = _load_index(home)
+    changed = False
+    for pid in ids:
+        if pid not in index or date < index[pid]:
+            index[pid] = date
+            changed = True
+    if changed:
+        write_atomic(_index_path(home), json.dumps(dict(sorted(index.items())), indent=1))
+
+
+def digested_before(date: str, home: Path | None = None) -> dict[str, str]:
+    """{arXiv id: earlier day} for every paper digested on a day before `date`."""
+    validate_date(date)
+    return {pid: day for pid, day in _load_index(home).items() if isinstance(day, str) and day < date}
