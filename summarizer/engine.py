@@ -1,0 +1,248 @@
+"""Batched generation: Prompts → Generations in input order. The only place in the project that calls model.generate.
+
+Prompts are fitted to the context (abstract only), sorted by length into buckets bounded by batch_size and
+token_budget, left-padded, and split across processes under `accelerate launch`. Loading lives in loading.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from summarizer import SummarizerError
+from summarizer.config import GenerationConfig
+from summarizer.loading import LoadedModel, load_model
+from summarizer.prompt import Prompt
+
+__all__ = ["Generation", "LoadedModel", "TruncationWarning", "chat_text", "generate", "load_model", "plan_batches"]
+
+
+class TruncationWarning(UserWarning):
+    """An abstract was shortened to fit the model's context; the message names the paper."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    key: str  # Prompt.key (the paper id)
+    text: str  # decoded completion, special tokens skipped, stripped
+    prompt_tokens: int  # tokens the model saw (after any shortening)
+    completion_tokens: int  # generated tokens up to and including the first EOS (padding never counted)
+    seconds: float  # its batch's wall time divided by the batch's rows
+    truncated: bool  # the abstract was shortened to fit the context
+    finished: bool  # hit EOS before max_new_tokens
+
+
+def chat_text(lm_or_tokenizer, prompt: Prompt, abstract: str | None = None) -> str:
+    """The exact text the model sees: chat template applied with the generation prompt (causal), or the filled
+    user turn (seq2seq translators). Fine-tuning uses it so that train prompt == inference prompt."""
+    user = prompt.filled(abstract)
+    if isinstance(lm_or_tokenizer, LoadedModel) and lm_or_tokenizer.kind == "seq2seq":
+        return user
+    tok = getattr(lm_or_tokenizer, "tokenizer", lm_or_tokenizer)
+    if not getattr(tok, "chat_template", None):
+        raise SummarizerError(
+            f"The tokenizer of {getattr(tok, 'name_or_path', 'this model')} has no chat template; use an instruct model."
+        )
+    messages = ([{"role": "system", "content": prompt.system}] if prompt.system else [])
+    messages.append({"role": "user", "content": user})
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def plan_batches(lengths: list[int], config: GenerationConfig) -> list[list[int]]:
+    """Group prompt indices into batches, longest first, each within batch_size rows and token_budget padded
+    tokens (rows × beams × (longest + max_new_tokens)). A prompt that alone exceeds the budget runs alone."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        current = batches[-1] if batches else None
+        if current is not None:
+            rows = len(current) + 1
+            cost = rows * config.num_beams * (lengths[current[0]] + config.max_new_tokens)
+            if rows <= config.batch_size and cost <= config.token_budget:
+                current.append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
+def _lang_setup(lm: LoadedModel, prompt: Prompt) -> tuple[str | None, str | None, str, int | None]:
+    """(source code, target code, text prefix, forced_bos_token_id) for seq2seq translators."""
+    tok = lm.tokenizer
+    src, tgt = prompt.source_lang or lm.source_lang, prompt.target_lang or lm.target_lang
+    if lm.kind != "seq2seq" or not tgt:
+        return src, tgt, "", None
+    if hasattr(tok, "get_lang_id"):  # M2M100: "ko" → "__ko__"
+        return src, tgt, "", tok.get_lang_id(tgt)
+    unk = tok.unk_token_id
+    code_id = tok.convert_tokens_to_ids(tgt)  # NLLB: FLORES codes are tokens ("kor_Hang")
+    if code_id is not None and code_id != unk:
+        return src, tgt, "", code_id
+    marker = f">>{tgt}<<"  # multi-target Marian: the target marker starts the source text
+    marker_id = tok.convert_tokens_to_ids(marker)
+    return src, tgt, (f"{marker} " if marker_id is not None and marker_id != unk else ""), None
+
+
+def _encode(lm: LoadedModel, prompt: Prompt, abstract: str | None = None) -> list[int]:
+    tok = lm.tokenizer
+    if lm.kind == "seq2seq":
+        src, _, prefix, _ = _lang_setup(lm, prompt)
+        if src and hasattr(tok, "src_lang"):
+            tok.src_lang = src  # NLLB/M2M put the source code in the encoder input
+        return tok(prefix + chat_text(lm, prompt, abstract), add_special_tokens=True)["input_ids"]
+    # The chat template already holds any BOS/special tokens the model wants.
+    return tok(chat_text(lm, prompt, abstract), add_special_tokens=False)["input_ids"]
+
+
+def _fit(lm: LoadedModel, prompt: Prompt, config: GenerationConfig) -> tuple[list[int], bool]:
+    """Token ids within the context; only the abstract is ever shortened (instructions never are)."""
+    reserved = config.max_new_tokens if lm.kind == "causal" else 0  # seq2seq output has its own positions
+    limit = lm.context_length - reserved
+    if limit <= 0:
+        raise SummarizerError(
+            f"max_new_tokens={config.max_new_tokens} leaves no room for paper {prompt.key}'s prompt in the "
+            f"model's context of {lm.context_length} tokens."
+        )
+    ids = _encode(lm, prompt)
+    if len(ids) <= limit:
+        return ids, False
+    tok = lm.tokenizer
+    abstract_ids = tok(prompt.abstract, add_special_tokens=False)["input_ids"]
+    instructions = len(ids) - len(abstract_ids)
+    keep = len(abstract_ids) - (len(ids) - limit)
+    for _ in range(8):  # re-tokenizing the cut text can shift a token or two at the seam
+        if keep <= 0:
+            raise SummarizerError(
+                f"Paper {prompt.key}: the instructions alone take about {instructions} tokens, more than the "
+                f"{limit} the model's context leaves for the prompt ({lm.context_length} − {reserved} for output)."
+            )
+        ids = _encode(lm, prompt, tok.decode(abstract_ids[:keep], skip_special_tokens=True).rstrip() + " …")
+        if len(ids) <= limit:
+            break
+        keep -= len(ids) - limit
+    else:
+        raise SummarizerError(f"Paper {prompt.key}: could not shorten the abstract to fit the context.")
+    warnings.warn(
+        f"Paper {prompt.key}: abstract shortened from {len(abstract_ids)} to {keep} tokens to fit the model's "
+        f"context ({lm.context_length} tokens, {reserved} kept for the output).",
+        TruncationWarning, stacklevel=4,
+    )
+    return ids, True
+
+
+def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos: int | None):
+    gc = copy.deepcopy(lm.model.generation_config)
+    sampling = {"temperature": config.temperature, "top_p": config.top_p, "top_k": config.top_k}
+    gc.update(
+        max_new_tokens=config.max_new_tokens, max_length=None, do_sample=config.do_sample,
+        num_beams=config.num_beams, repetition_penalty=config.repetition_penalty,
+        pad_token_id=lm.tokenizer.pad_token_id,
+        # Greedy: unset the sampling knobs a model's own generation_config may carry (they only warn).
+        **(sampling if config.do_sample else dict.fromkeys(sampling)),
+    )
+    if forced_bos is not None:
+        gc.forced_bos_token_id = forced_bos
+    return gc
+
+
+def _eos_ids(lm: LoadedModel) -> set[int]:
+    eos = lm.model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if lm.tokenizer.eos_token_id is not None:
+        ids.add(lm.tokenizer.eos_token_id)
+    return ids
+
+
+def _pad(rows: list[list[int]], pad_id: int, left: bool):
+    """(input_ids, attention_mask); the mask comes from lengths, never from token values (pad == eos here)."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[r, span] = torch.tensor(row, dtype=torch.long)
+        mask[r, span] = 1
+    return ids, mask
+
+
+def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], config: GenerationConfig,
+               on_result: Callable[[int, Generation], None] | None, show: bool) -> dict[int, Generation]:
+    import torch
+    from tqdm.auto import tqdm
+
+    fitted = {i: _fit(lm, prompts[i], config) for i in indices}  # every error before any generation
+    groups: dict[tuple, list[int]] = {}  # seq2seq: one (source, target) pair per batch
+    for i in indices:
+        src, tgt, _, forced = _lang_setup(lm, prompts[i])
+        groups.setdefault((src, tgt, forced), []).append(i)
+    plan = [
+        (forced, [members[j] for j in batch])
+        for (_, _, forced), members in groups.items()
+        for batch in plan_batches([len(fitted[i][0]) for i in members], config)
+    ]
+    eos, causal = _eos_ids(lm), lm.kind == "causal"
+    if config.do_sample:
+        torch.manual_seed(config.seed)
+    results: dict[int, Generation] = {}
+    bar = tqdm(total=len(indices), unit="paper", desc="generate",
+               disable=not (show and config.progress and sys.stderr.isatty()))
+    made, started = 0, time.perf_counter()
+    for forced, batch in plan:
+        t0 = time.perf_counter()
+        ids, mask = _pad([fitted[i][0] for i in batch], lm.tokenizer.pad_token_id, left=causal)
+        with torch.inference_mode():
+            out = lm.model.generate(
+                input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                generation_config=_hf_generation_config(lm, config, forced),
+            )
+        seconds = (time.perf_counter() - t0) / len(batch)
+        new = out[:, ids.shape[1]:] if causal else out[:, 1:]  # seq2seq: drop the decoder start token
+        for r, i in enumerate(batch):
+            row = new[r].tolist()
+            stop = next((k for k, t in enumerate(row) if t in eos), None)
+            n = len(row) if stop is None else stop + 1
+            gen = Generation(
+                key=prompts[i].key, text=lm.tokenizer.decode(row[:n], skip_special_tokens=True).strip(),
+                prompt_tokens=len(fitted[i][0]), completion_tokens=n, seconds=seconds,
+                truncated=fitted[i][1], finished=stop is not None,
+            )
+            results[i] = gen
+            made += n
+            if on_result is not None:
+                on_result(i, gen)
+        bar.update(len(batch))
+        bar.set_postfix(tok_s=f"{made / (time.perf_counter() - started):.1f}")
+    bar.close()
+    return results
+
+
+def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,
+             on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
+    """Generate one completion per prompt, returned in input order. `on_result(i, generation)` runs as each batch
+    finishes (on the main process only; under `accelerate launch` the other processes' results follow the gather).
+    Under `accelerate launch` the prompts are split across processes and every process returns the full list."""
+    if not prompts:
+        return []
+    from accelerate import PartialState
+
+    state = PartialState()
+    indices = list(range(len(prompts)))
+    if state.num_processes == 1:
+        results = _run_local(lm, prompts, indices, config, on_result, show=True)
+        return [results[i] for i in indices]
+    from accelerate.utils import gather_object
+
+    with state.split_between_processes(indices) as mine:
+        local = _run_local(lm, prompts, list(mine), config,
+                           on_result if state.is_main_process else None, show=state.is_main_process)
+    merged = dict(gather_object(list(local.items())))
+    if on_result is not None and state.is_main_process:
+        for i in indices:
+            if i not in local:
+                on_result(i, merged[i])
+    return [merged[i] for i in indices]
