@@ -22,11 +22,11 @@ setup: .venv/.installed
 
 # test: the whole suite, offline, slow tests (real model, training) included.
 test: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q
 
 # test-fast: the suite without the slow tests.
 test-fast: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
+	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q -m "not slow"
 
 # digest: fetch DATE, summarize every paper with MODEL in STYLE and write the Markdown digest.
 digest: setup

@@ -38,17 +38,15 @@ def build_byte_tokenizer():
     return tok
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """A 2-layer random Llama (hidden 16) with a byte tokenizer and chat template, saved as safetensors."""
+def save_tiny_llama(out: Path, max_positions: int = 512) -> Path:
+    """A 2-layer random Llama (hidden 16) with the byte tokenizer and chat template, saved as safetensors."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    out = tmp_path_factory.mktemp("tiny-llama")
     tok = build_byte_tokenizer()
     cfg = LlamaConfig(
         vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=max_positions,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
         tie_word_embeddings=True,
     )
@@ -56,6 +54,18 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     LlamaForCausalLM(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The tiny random Llama with 512 positions (a byte tokenizer fills them fast: for engine limits)."""
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_long_context_dir(tmp_path_factory) -> Path:
+    """The tiny random Llama with 4096 positions: room for a whole style prompt spelled in bytes."""
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama-4k"), max_positions=4096)
 
 
 @pytest.fixture(scope="session")

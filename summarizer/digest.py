@@ -1,0 +1,221 @@
+"""The main job, top to bottom: fetch → prompt → generate → validate → render → save, for one day and one style.
+
+A JSON sidecar beside each digest keeps every paper's fields and provenance; it is rewritten after each batch, so a
+killed run keeps what finished and a rerun reuses every validated summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelerate import PartialState
+
+from summarizer import SummarizerError, archive, engine, fetch
+from summarizer.config import GenerationConfig
+from summarizer.papers import Paper
+from summarizer.prompt import OutputFormatError, build_prompt, parse_output, repair_prompt
+from summarizer.render import Entry, render_digest, render_index
+from summarizer.styles import STYLES, Style
+from summarizer.validate import validate
+
+log = logging.getLogger(__name__)
+
+SIDECAR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    path: Path  # the Markdown digest
+    sidecar: Path  # its JSON sidecar
+    papers: int  # papers listed (repeats included)
+    repeats: int  # papers digested on an earlier day, listed as links
+    reused: int  # validated summaries taken from an earlier run
+    generated: int  # papers sent to the model in this run (first tries)
+    valid: int  # papers whose summary passed validation (reused ones included)
+    failures: dict[str, int]  # rule -> papers still failing it after retries
+    warnings: tuple[str, ...]  # said up front, e.g. a style the model does not write well
+
+
+def get_style(name: str) -> Style:
+    if name not in STYLES:
+        raise SummarizerError(f"Unknown style {name!r}; choose one of: {', '.join(sorted(STYLES))}.")
+    return STYLES[name]
+
+
+def digest_paths(date: str, style: str, home: Path | None = None) -> tuple[Path, Path]:
+    base = (home or archive.home()) / "digests" / style
+    return base / f"{date}.md", base / f"{date}.json"
+
+
+def digest(
+    date: str,
+    style: str = "en-bullets",
+    model: str | None = None,
+    *,
+    source: str = "hf",
+    limit: int | None = None,
+    force: bool = False,
+    arxiv: bool = True,
+    retries: int = 1,
+    overrides: dict | None = None,
+    home: Path | None = None,
+    lm: engine.LoadedModel | None = None,
+) -> DigestResult:
+    """Write `$SUMMARIZER_HOME/digests/<style>/<date>.md` (+ `.json`) for the day's papers, and refresh the index."""
+    st = get_style(style)
+    papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
+    md_path, json_path = digest_paths(date, style, home)
+    lm = lm or engine.load_model(model)
+    config = generation_config(lm, st, overrides or {})
+    main = PartialState().is_main_process
+    warnings = style_warnings(st, lm)
+    for w in warnings:
+        log.warning("warning: %s", w)
+
+    # id -> record; records are the sidecar's per-paper entries (see `record`).
+    records = {} if force else reusable_records(json_path, lm, st)
+    reused = sum(1 for p in papers if p.id in records)
+    todo = [p for p in papers if p.repeat_of is None and p.id not in records]
+
+    def save_progress() -> None:
+        write_sidecar(json_path, date, st, lm, config, papers, records)
+
+    for attempt in range(retries + 1):
+        if not todo:
+            break
+        prompts = (
+            [build_prompt(st, p) for p in todo]
+            if attempt == 0
+            else [repair_prompt(st, p, records[p.id]["raw"], records[p.id]["problems"]) for p in todo]
+        )
+
+        def on_result(i: int, gen: engine.Generation, batch: list[Paper] = todo, attempt: int = attempt) -> None:
+            records[batch[i].id] = record(st, batch[i], gen, attempt)
+            if main:
+                save_progress()
+
+        engine.generate(lm, prompts, config, on_result=on_result)
+        todo = [p for p in todo if records[p.id]["problems"]]
+
+    fresh = [p for p in papers if p.repeat_of is None]
+    if main:  # under `accelerate launch` every process has every result; one of them saves
+        save_progress()
+        archive.write_atomic(md_path, render_digest(st, date, [entry(p, records.get(p.id)) for p in papers]))
+        archive.mark_digested(date, [p.id for p in fresh], home=home)
+        write_index(home)
+    failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id]["problems"]})
+    return DigestResult(
+        path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
+        generated=len(fresh) - reused, valid=sum(1 for p in fresh if p.id in records and not records[p.id]["problems"]),
+        failures=dict(failures), warnings=tuple(warnings),
+    )
+
+
+def generation_config(lm: engine.LoadedModel, st: Style, overrides: dict) -> GenerationConfig:
+    """The preset's generation settings, the style's token allowance, then the user's flags (in that order)."""
+    base = lm.generation if getattr(lm, "generation", None) else GenerationConfig()
+    base = dataclasses.replace(base, max_new_tokens=st.max_new_tokens)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(GenerationConfig)}
+    if unknown:
+        raise SummarizerError(f"Unknown generation setting(s): {', '.join(sorted(unknown))}.")
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:
+    langs = tuple(getattr(lm, "languages", ()) or ())
+    if langs and st.language not in langs:
+        return [
+            f"Model {lm.provenance.get('model')} is listed for {', '.join(langs)} only; style {st.name} needs "
+            f"{st.language} — expect failed validation, or pass --model with a model that writes {st.language}."
+        ]
+    return []
+
+
+def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int) -> dict:
+    """One paper's sidecar entry: parsed fields, the raw reply, its problems and the generation's counters."""
+    try:
+        fields = parse_output(st, gen.text)
+        problems = [dataclasses.asdict(p) for p in validate(st, fields, paper)]
+    except OutputFormatError as exc:
+        fields, problems = None, [{"rule": "format", "message": str(exc)}]
+    return {
+        "fields": fields,
+        "raw": gen.text,
+        "problems": problems,
+        "attempt": attempt,
+        "prompt_tokens": gen.prompt_tokens,
+        "completion_tokens": gen.completion_tokens,
+        "seconds": round(gen.seconds, 3),
+        "truncated": gen.truncated,
+        "finished": gen.finished,
+    }
+
+
+def entry(paper: Paper, rec: dict | None) -> Entry:
+    if paper.repeat_of is not None or rec is None:
+        return Entry(paper, None, None if paper.repeat_of else "not generated")
+    if rec["problems"]:
+        return Entry(paper, None, "; ".join(f"{p['rule']}: {p['message']}" for p in rec["problems"][:2]))
+    return Entry(paper, rec["fields"], None)
+
+
+def provenance(st: Style, lm: engine.LoadedModel, config: GenerationConfig) -> dict:
+    return {
+        "model": dict(lm.provenance),
+        "style": st.name,
+        "prompt_version": st.prompt_version,
+        "generation": dataclasses.asdict(config),
+    }
+
+
+def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict[str, dict]:
+    """Validated records of an earlier run of the same day, style, model and prompt version; else nothing."""
+    if not json_path.exists():
+        return {}
+    try:
+        old = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        log.warning("Ignoring unreadable sidecar %s; every paper is summarized again.", json_path)
+        return {}
+    prov = old.get("provenance", {})
+    same = prov.get("model") == dict(lm.provenance) and prov.get("prompt_version") == st.prompt_version
+    if not same:
+        return {}
+    return {pid: rec for pid, rec in old.get("records", {}).items() if rec.get("fields") and not rec.get("problems")}
+
+
+def write_sidecar(path: Path, date: str, st: Style, lm, config, papers: list[Paper], records: dict) -> None:
+    doc = {
+        "version": SIDECAR_VERSION,
+        "date": date,
+        "style": st.name,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "provenance": provenance(st, lm, config),
+        "papers": [p.to_dict() for p in papers],
+        "records": records,
+    }
+    archive.write_atomic(path, json.dumps(doc, ensure_ascii=False, indent=1))
+
+
+def write_index(home: Path | None = None) -> Path:
+    """Rebuild `digests/README.md` from the digests on disk (newest first), so it never drifts from them."""
+    root = (home or archive.home()) / "digests"
+    rows = []
+    for md in root.glob("*/*.md"):
+        count = 0
+        side = md.with_suffix(".json")
+        if side.exists():
+            try:
+                count = len(json.loads(side.read_text(encoding="utf-8")).get("papers", []))
+            except (OSError, json.JSONDecodeError):
+                pass
+        rows.append((md.stem, md.parent.name, f"{md.parent.name}/{md.name}", count))
+    index = root / "README.md"
+    archive.write_atomic(index, render_index(rows))
+    return index
