@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
+
+from summarizer import SummarizerError
+from summarizer.papers import Paper
+from summarizer.styles import SCORE_LABELS, Field, Style
 
 
 @dataclass(frozen=True)
@@ -17,3 +23,252 @@ class Prompt:
     def filled(self, abstract: str | None = None) -> str:
         """The user turn with the (possibly shortened) abstract put in place."""
         return self.user.replace("{abstract}", self.abstract if abstract is None else abstract, 1)
+
+
+class OutputFormatError(SummarizerError):
+    """The model's reply has none of the layout its style asks for (no markers, no bullets, nothing left)."""
+
+
+MAX_REPAIRS = 1  # repair prompts per paper: a retry that still fails is rendered as "summary unavailable"
+
+_ABSTRACT = "{abstract}"
+
+
+def _data(text: str) -> str:
+    """Neutralize text that could close our delimiters or add a second abstract marker (data stays data)."""
+    text = re.sub(r"</?\s*(abstract|previous_answer)\s*>", "", text, flags=re.IGNORECASE)
+    return text.replace(_ABSTRACT, "(abstract)")
+
+
+def system_prompt(style: Style) -> str:
+    """The style's system prompt with its one-shot example of the exact reply layout."""
+    if not style.example:
+        return style.system
+    return f"{style.system}\n\nExample reply (layout only; its content is about another paper):\n{style.example}"
+
+
+def build_prompt(style: Style, paper: Paper) -> Prompt:
+    """The prompt for one paper: fixed instructions, then the title and the delimited abstract as data."""
+    title = " ".join(_data(paper.title).split())
+    user = style.user.replace("{title}", title)
+    return Prompt(
+        key=paper.id, system=system_prompt(style), user=user, abstract=_data(paper.abstract),
+        target_lang=style.target_lang if style.kind == "translate" else None,
+        source_lang=style.source_lang if style.kind == "translate" else None,
+    )
+
+
+def repair_prompt(style: Style, paper: Paper, bad_text: str, problems: list) -> Prompt:
+    """A retry prompt: the same task plus what was wrong with the previous reply.
+
+    problems: Problem objects, their asdict() dicts, or plain strings.
+    """
+    base = build_prompt(style, paper)
+    lines = [p.get("message", str(p)) if isinstance(p, dict) else getattr(p, "message", str(p)) for p in problems][:6]
+    excerpt = " ".join(_data(bad_text).split())[:400]
+    fix = "\n".join(f"- {line}" for line in lines) or "- it did not follow the layout"
+    user = (
+        f"{base.user}\n\nYour previous reply was rejected:\n<previous_answer>\n{excerpt}\n</previous_answer>\n"
+        f"Problems:\n{fix}\nWrite the whole reply again in the exact layout, fixing these problems."
+    )
+    return Prompt(key=base.key, system=base.system, user=user, abstract=base.abstract,
+                  target_lang=base.target_lang, source_lang=base.source_lang)
+
+
+# ---- parsing: the model's reply -> {field name: str | list[str] | dict}
+
+_FENCE = re.compile(r"^```[\w-]*\s*\n?|\n?```\s*$")
+_SPECIAL = re.compile(r"<\|[^|>]*\|>|</s>|<eos>")
+_BULLET = re.compile(r"^\s*(?:[-*•·●▪‣–—]|\d{1,2}[.)、．]|[(（]\d{1,2}[)）]|[①-⑩])\s*")
+_SCORE_KEYS = {  # field key -> label spellings a model writes
+    "practicality": ("实用性", "practicality", "usefulness"),
+    "novelty": ("创新性", "novelty", "innovation", "originality"),
+    "recommendation": ("推荐度", "recommendation", "recommend"),
+}
+
+
+def _clean(text: str) -> str:
+    text = _SPECIAL.sub("", text.replace("\r\n", "\n")).strip()
+    while _FENCE.search(text):
+        stripped = _FENCE.sub("", text).strip()
+        if stripped == text:
+            break
+        text = stripped
+    return text
+
+
+def _unbold(s: str) -> str:
+    return re.sub(r"\*\*|__|^#+\s*", "", s).strip()
+
+
+def _marker_re(style: Style) -> re.Pattern | None:
+    names = {}
+    for f in style.fields:
+        for m in (f.marker, *f.aliases):
+            if m:
+                names[m.upper()] = f.name
+                names[m.upper().replace("_", " ")] = f.name
+    if not any(f.marker for f in style.fields):
+        return None
+    alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    # A marker line: optional numbering/bullet/#/**, the marker, optional ** and a (full-width) colon.
+    return re.compile(
+        rf"^[ \t]*(?:#+[ \t]*)?(?:\*\*)?(?:\d+[.)、][ \t]*)?(?:[-*][ \t]+)?(?:\*\*)?[ \t]*({alt})[ \t]*(?:\*\*)?"
+        rf"[ \t]*(?:[:：][ \t]*(?:\*\*)?|$)",  # a colon, or the marker alone on its line (a heading)
+        re.IGNORECASE | re.MULTILINE,
+    ), names
+
+
+def _items(body: str, first_block: bool = False) -> list[str]:
+    """Bullet items; unbulleted lines continue the previous item (or start one when there is none).
+
+    first_block: stop at the end of the first list (a blank line then prose, or numbering restarting at 1) --
+    small models ramble or loop after the list, and only the list is the reply.
+    """
+    items: list[str] = []
+    blank = False
+    for line in body.split("\n"):
+        if not line.strip():
+            blank = True
+            continue
+        bullet = _BULLET.match(line)
+        if first_block and items and ((blank and not bullet) or (bullet and re.match(r"\s*[(（]?1[.)）、．]", line))):
+            break
+        blank = False
+        if bullet:
+            items.append(_unbold(_BULLET.sub("", line, count=1)))
+        elif items:
+            items[-1] = f"{items[-1]} {_unbold(line)}".strip()
+        else:
+            items.append(_unbold(line))
+    return [i for i in items if i]
+
+
+def _preamble_dropped(text: str) -> str:
+    """Drop chatty lines before the first bullet ("Here are the bullet points:")."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if _BULLET.match(line):
+            head = " ".join(lines[:i]).strip()
+            if len(head) < 80 and (not head or head.endswith((":", "："))):
+                return "\n".join(lines[i:])
+            return text
+    return text
+
+
+def _keyword(item: str) -> str:
+    item = item.replace("`", "").replace("（", "(").replace("）", ")").strip()
+    return re.sub(r"\s*\(\s*([^()]*)\s*\)\s*$", r" (\1)", item)
+
+
+def _scores(body: str) -> dict:
+    scores: dict = {}
+    last = None
+    for line in body.split("\n"):
+        text = _unbold(_BULLET.sub("", line, count=1))
+        for key, labels in _SCORE_KEYS.items():
+            m = re.match(
+                rf"^(?:{'|'.join(labels)})\w*[^\d\n]{{0,12}}?(\d+(?:\.\d+)?)\s*(?:/\s*5)?\s*分?\s*(?:/\s*5)?"
+                r"[\s。.,，;；:：\-–—]*(.*)$",
+                text, re.IGNORECASE,
+            )
+            if m and key not in scores:
+                value = float(m.group(1))
+                scores[key] = {"score": int(value) if value.is_integer() else value, "reason": m.group(2).strip()}
+                last = key
+                break
+        else:  # a reason written on the following line(s)
+            if text and last:
+                scores[last]["reason"] = f"{scores[last]['reason']} {text}".strip()
+    return scores
+
+
+def _convert(field: Field, body: str):
+    body = body.strip()
+    if field.kind == "list":
+        return _items(body)
+    if field.kind == "keywords":
+        return [_keyword(i) for i in _items(body)]
+    if field.kind == "scores":
+        return _scores(body)
+    lines = [_unbold(_BULLET.sub("", ln, count=1)) if len(body.split("\n")) == 1 else ln.strip()
+             for ln in body.split("\n")]
+    return "\n".join(ln for ln in lines if ln).strip()
+
+
+def _from_json(style: Style, text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    lowered = {str(k).lower(): v for k, v in data.items()}
+    out = {}
+    for f in style.fields:
+        for k in (f.name, f.marker, *f.aliases):
+            if k and k.lower() in lowered:
+                v = lowered[k.lower()]
+                out[f.name] = _convert(f, "\n".join(f"- {x}" for x in v) if isinstance(v, list) else str(v))
+                break
+    return out or None
+
+
+def parse_output(style: Style, text: str) -> dict:
+    """The model's reply -> the style's prose fields (missing sections come back empty for validate to name)."""
+    text = _clean(text)
+    if not text:
+        raise OutputFormatError(f"The {style.name} reply is empty.")
+    if text.startswith("{") and (parsed := _from_json(style, text)) is not None:
+        return {f.name: parsed.get(f.name, [] if f.kind in ("list", "keywords") else "") for f in style.fields}
+    found = _marker_re(style)
+    if found is None:  # single-field style: the whole reply is the field
+        field = style.fields[0]
+        if field.kind == "list":
+            if not any(_BULLET.match(line) for line in text.split("\n")):
+                # No bullet marks at all: one item per line, or per sentence of a lone paragraph.
+                lines = [ln for ln in text.split("\n") if ln.strip()]
+                text = "\n".join(lines if len(lines) > 1 else re.split(r"(?<=[.!?。！？])\s+", text))
+                text = "\n".join(f"- {ln}" for ln in text.split("\n") if ln.strip())
+            items = _items(_preamble_dropped(text), first_block=True)
+            if not items:
+                raise OutputFormatError(f"The {style.name} reply has no bullet points.")
+            return {field.name: items}
+        for alias in field.aliases:  # a leading "Translation:" label is not part of the translation
+            text = re.sub(rf"^\s*\**{re.escape(alias)}\**\s*[:：]\s*", "", text, flags=re.IGNORECASE)
+        return {field.name: text.strip()}
+    pattern, names = found
+    hits = list(pattern.finditer(text))
+    if not hits:
+        raise OutputFormatError(
+            f"The {style.name} reply has none of the section markers "
+            f"{', '.join(f.marker + ':' for f in style.fields)}."
+        )
+    bodies: dict[str, str] = {}
+    for i, m in enumerate(hits):
+        name = names[m.group(1).upper()]
+        end = hits[i + 1].start() if i + 1 < len(hits) else len(text)
+        bodies.setdefault(name, text[m.end():end])
+    return {f.name: _convert(f, bodies.get(f.name, "")) for f in style.fields}
+
+
+def format_output(style: Style, fields: dict) -> str:
+    """Fields -> the exact reply layout the prompt asks for (the inverse of parse_output; fine-tuning targets)."""
+    blocks = []
+    for f in style.fields:
+        value = fields.get(f.name)
+        if f.kind == "scores":
+            lines = [f"- {label}: {value[k]['score']} - {value[k]['reason']}"
+                     for k, label in SCORE_LABELS.items() if k in (value or {})]
+            body = "\n".join(lines)
+        elif f.kind in ("list", "keywords"):
+            body = "\n".join(f"- {item}" for item in value or [])
+        else:
+            body = str(value or "").strip()
+        if not f.marker:
+            blocks.append(body)
+        elif f.kind in ("list", "keywords", "scores"):
+            blocks.append(f"{f.marker}:\n{body}")
+        else:
+            blocks.append(f"{f.marker}: {body}")
+    return "\n".join(blocks)
