@@ -1,0 +1,314 @@
+"""Training data from earlier digests: parse every digest (Markdown or our JSON sidecars), join each paper with its
+abstract, and save a `datasets` DatasetDict (+ JSONL) whose prompt is the style's inference prompt and whose
+completion is the structured reply the style's parser accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from summarizer import SummarizerError, archive
+from summarizer.papers import Paper
+from summarizer.prompt import OutputFormatError, build_prompt, parse_output
+from summarizer.readback import ParsedEntry, parse_markdown
+from summarizer.styles import SCORE_LABELS, STYLES, Style
+from summarizer.validate import validate
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("id", "style", "title", "date", "prompt", "system", "user", "abstract", "completion", "reference",
+           "fields", "source")
+DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
+
+
+# ---- the structured target: the exact layout parse_output reads back
+
+def format_target(style: Style, fields: dict) -> str:
+    """The reply a model should write for these fields, in the style's marker layout (see Style.example)."""
+    parts = []
+    for f in style.fields:
+        value = fields.get(f.name)
+        if f.kind in ("list", "keywords"):
+            body = "\n".join(f"- {' '.join(str(i).split())}" for i in value or [])
+        elif f.kind == "scores":
+            body = "\n".join(f"- {label}: {value[key]['score']} - {' '.join(str(value[key]['reason']).split())}"
+                             for key, label in SCORE_LABELS.items() if key in (value or {}))
+        else:
+            body = str(value or "").strip()
+        if not f.marker:
+            parts.append(body)
+        elif f.kind == "text":
+            parts.append(f"{f.marker}: {body}")
+        else:
+            parts.append(f"{f.marker}:\n{body}")
+    return "\n".join(parts).strip()
+
+
+def canonical(style: Style, fields: dict) -> dict:
+    """The fields as the parser gives them back from the target (so parse_output(format_target(x)) == x)."""
+    return parse_output(style, format_target(style, fields))
+
+
+def reference_text(style: Style, fields: dict) -> str:
+    """The prose of the fields as plain text, one item per line, no markers: what chrF/ROUGE compare."""
+    lines = []
+    for f in style.fields:
+        value = fields.get(f.name)
+        if isinstance(value, dict):
+            lines += [f"{label} {value[k]['score']}: {value[k]['reason']}" for k, label in SCORE_LABELS.items()
+                      if isinstance(value.get(k), dict)]
+        elif isinstance(value, list):
+            lines += [str(v) for v in value]
+        elif value:
+            lines.append(str(value))
+    return "\n".join(lines)
+
+
+# ---- reading digests
+
+def digest_files(paths: list[str | Path]) -> list[Path]:
+    """Digest pages and sidecars under the given files/dirs; a `<date>.md` with a `<date>.json` beside it is
+    read from the sidecar (exact fields), never twice."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(x for x in p.rglob("*") if x.is_file() and x.suffix in (*DIGEST_SUFFIXES, ".json")
+                            and x.name != "README.md" and not x.name.startswith("."))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise SummarizerError(f"The digest path {p} does not exist.")
+    sidecars = {x.with_suffix("") for x in found if x.suffix == ".json"}
+    return [x for x in found if x.suffix == ".json" or x.with_suffix("") not in sidecars]
+
+
+def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]]:
+    """A digest's JSON sidecar → (entry, its archived Paper) per paper; failed/repeated papers carry `skip`."""
+    style = doc.get("style")
+    if style not in STYLES or not isinstance(doc.get("papers"), list):
+        raise SummarizerError(f"The sidecar {source} is not a digest sidecar (no known style or papers list).")
+    records = doc.get("records") or {}
+    out = []
+    for n, d in enumerate(doc["papers"], 1):
+        paper = Paper.from_dict(d)
+        rec = records.get(paper.id) or {}
+        skip = ("already digested on an earlier day" if paper.repeat_of else
+                "not generated" if not rec else
+                "failed validation in the digest (" + ", ".join(sorted({p["rule"] for p in rec["problems"]})) + ")"
+                if rec.get("problems") else "no parsed fields" if not rec.get("fields") else None)
+        entry = ParsedEntry(paper.id, paper.title, style, doc.get("date"), rec.get("fields") or {},
+                            f"{source}#{n}", skip=skip)
+        out.append((entry, paper))
+    return out
+
+
+def read_digest(path: Path, style: str | None = None) -> list[tuple[ParsedEntry, Paper | None]]:
+    """One file → entries (+ the Paper when a sidecar has it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SummarizerError(f"The digest file {path} cannot be read ({exc}).") from None
+    if path.suffix == ".json":
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise SummarizerError(f"The sidecar {path} is not valid JSON.") from None
+        return parse_sidecar(doc, str(path))
+    hint = style or (path.parent.name if path.parent.name in STYLES else None)
+    return [(e, None) for e in parse_markdown(text, hint, str(path), path.name)]
+
+
+# ---- joining with abstracts
+
+def _norm_title(title: str) -> str:
+    return re.sub(r"[\W_]+", "", title.lower())
+
+
+class Papers:
+    """Lookup of archived papers by id and by (date, title); the whole archive is indexed on first miss."""
+
+    def __init__(self, home: Path | None = None):
+        self.home = home
+        self.by_day: dict[str, list[Paper]] = {}
+        self.all: dict[str, Paper] | None = None
+
+    def day(self, date: str | None) -> list[Paper]:
+        if not date:
+            return []
+        if date not in self.by_day:
+            try:
+                self.by_day[date] = archive.load_papers(date, self.home) or []
+            except SummarizerError:
+                self.by_day[date] = []
+        return self.by_day[date]
+
+    def find(self, pid: str | None, title: str, date: str | None) -> Paper | None:
+        for p in self.day(date):
+            if p.id == pid or (pid is None and _norm_title(p.title) == _norm_title(title)):
+                return p
+        if self.all is None:
+            self.all = {}
+            root = (self.home or archive.home()) / "archive"
+            for d in sorted(root.glob("????-??-??")) if root.is_dir() else []:
+                for p in self.day(d.name):
+                    self.all.setdefault(p.id, p)
+        if pid:
+            return self.all.get(pid)
+        return next((p for p in self.all.values() if _norm_title(p.title) == _norm_title(title)), None)
+
+
+def arxiv_abstracts(papers: list[Paper]) -> dict[str, Paper]:
+    """The arXiv fallback for papers with no abstract: id → completed Paper (empty when arXiv is unavailable)."""
+    from summarizer.fetch import FetchConfig, complete_abstracts
+
+    filled, _ = complete_abstracts(papers, FetchConfig())
+    return {p.id: p for p in filled if p.abstract}
+
+
+# ---- the split and the build
+
+def split_of(pid: str, validation_share: float = 0.1) -> str:
+    """"train" or "validation", fixed per paper id (a hash, not a random draw), so reruns never leak across."""
+    bucket = int(hashlib.sha256(pid.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    return "validation" if bucket < validation_share else "train"
+
+
+@dataclass
+class BuildReport:
+    parsed: int = 0  # paper entries read from the digests
+    joined: int = 0  # entries that became examples (abstract found, target valid)
+    splits: dict = field(default_factory=dict)  # split name → examples
+    skipped: list = field(default_factory=list)  # (source, id or title, reason)
+    notes: list = field(default_factory=list)  # lossy changes kept (e.g. 4.5 rounded to 5)
+    out_dir: str = ""
+
+    def summary(self) -> str:
+        split = ", ".join(f"{k} {v}" for k, v in self.splits.items())
+        return f"{self.parsed} parsed, {self.joined} joined ({split}), {len(self.skipped)} skipped"
+
+
+def example(st: Style, entry: ParsedEntry, paper: Paper, tokenizer=None,
+            check: bool = True) -> tuple[dict | None, str | None]:
+    """One training row, or (None, why not). `check`: the reference must pass the style's validation."""
+    try:
+        fields = canonical(st, entry.fields)
+    except OutputFormatError as exc:
+        return None, f"no usable fields ({exc})"
+    problems = validate(st, fields, paper) if check else []
+    if problems:
+        return None, "reference fails validation: " + "; ".join(f"{p.rule}: {p.message}" for p in problems[:2])
+    prompt = build_prompt(st, paper)
+    chat = ""
+    if tokenizer is not None:
+        from summarizer.engine import chat_text
+
+        chat = chat_text(tokenizer, prompt)
+    return {
+        "id": paper.id, "style": st.name, "title": paper.title, "date": entry.date or paper.date,
+        "prompt": chat, "system": prompt.system, "user": prompt.user, "abstract": prompt.abstract,
+        "completion": format_target(st, fields), "reference": reference_text(st, fields),
+        "fields": json.dumps(fields, ensure_ascii=False), "source": entry.source,
+    }, None
+
+
+def build_examples(paths: list[str | Path], *, style: str | None = None, tokenizer=None, home: Path | None = None,
+                   arxiv: bool = True, check: bool = True) -> tuple[list[dict], BuildReport]:
+    """Parse, join and validate; every entry is either one example or one skip with its reason."""
+    if style is not None and style not in STYLES:
+        raise SummarizerError(f"Unknown style {style!r}; choose one of: {', '.join(sorted(STYLES))}.")
+    report = BuildReport()
+    pairs: list[tuple[ParsedEntry, Paper | None]] = []
+    for path in digest_files(paths):
+        try:
+            got = read_digest(path, style)
+        except SummarizerError as exc:
+            report.skipped.append((str(path), "", str(exc)))
+            continue
+        pairs += [(e, p) for e, p in got if style is None or e.style == style]
+    report.parsed = len(pairs)
+    lookup = Papers(home)
+    joined: list[tuple[ParsedEntry, Paper | None]] = []
+    for entry, paper in pairs:
+        if entry.skip:
+            report.skipped.append((entry.source, entry.id or entry.title, entry.skip))
+            continue
+        paper = paper if paper and paper.abstract else lookup.find(entry.id, entry.title, entry.date) or paper
+        joined.append((entry, paper))
+    missing = [p or Paper(e.id, e.title, "", e.date or "") for e, p in joined if not (p and p.abstract) and e.id]
+    fetched = arxiv_abstracts(missing) if arxiv and missing else {}
+    rows: list[dict] = []
+    seen: dict[tuple[str, str], str] = {}
+    for entry, paper in joined:
+        paper = fetched.get(entry.id or "", paper)
+        what = entry.id or entry.title
+        if paper is None and entry.id is None:
+            report.skipped.append((entry.source, what, "no arXiv link, and no archived paper has this title"))
+            continue
+        if paper is None or not paper.abstract:
+            why = "arXiv not asked (--no-arxiv)" if not arxiv else "arXiv has none or is unreachable"
+            report.skipped.append((entry.source, what, f"no abstract: not in the archive and {why}"))
+            continue
+        if (paper.id, entry.style) in seen:
+            report.skipped.append((entry.source, what, f"duplicate of {seen[paper.id, entry.style]}"))
+            continue
+        row, why = example(STYLES[entry.style], entry, paper, tokenizer, check)
+        if row is None:
+            report.skipped.append((entry.source, what, why))
+            continue
+        seen[paper.id, entry.style] = entry.source
+        report.notes += [f"{entry.source} ({paper.id}): {n}" for n in entry.notes]
+        rows.append(row)
+    report.joined = len(rows)
+    return rows, report
+
+
+def save(rows: list[dict], out_dir: Path, validation_share: float = 0.1) -> dict[str, int]:
+    """DatasetDict(train, validation) via save_to_disk into out_dir, plus out_dir/<split>.jsonl; split sizes."""
+    from datasets import Dataset, DatasetDict, Features, Value
+
+    features = Features({c: Value("string") for c in COLUMNS})
+    parts = {"train": [], "validation": []}
+    for r in rows:
+        parts[split_of(r["id"], validation_share)].append(r)
+    # An empty split is left out: datasets cannot load a saved split with no rows.
+    dd = DatasetDict({k: Dataset.from_dict({c: [r[c] for r in v] for c in COLUMNS}, features=features)
+                      for k, v in parts.items() if v})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dd.save_to_disk(str(out_dir))
+    for k, v in parts.items():
+        archive.write_atomic(out_dir / f"{k}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in v))
+    return {k: len(v) for k, v in parts.items()}
+
+
+def build_dataset(paths: list[str | Path], out_dir: str | Path, *, style: str | None = None, tokenizer=None,
+                  home: Path | None = None, arxiv: bool = True, validation_share: float = 0.1,
+                  check: bool = True) -> BuildReport:
+    """Digests → examples → `out_dir` (DatasetDict + train/validation JSONL + report.json); returns the counts."""
+    rows, report = build_examples(paths, style=style, tokenizer=tokenizer, home=home, arxiv=arxiv, check=check)
+    if not rows:
+        reasons = "; ".join(sorted({r for _, _, r in report.skipped}))[:300] or "no digest entries found"
+        raise SummarizerError(f"No examples could be built from {', '.join(map(str, paths))} ({reasons}).")
+    out = Path(out_dir)
+    report.splits = save(rows, out, validation_share)
+    report.out_dir = str(out)
+    doc = {"parsed": report.parsed, "joined": report.joined, "splits": report.splits,
+           "skipped": [{"source": s, "paper": p, "reason": r} for s, p, r in report.skipped],
+           "notes": report.notes, "validation_share": validation_share,
+           "prompt_tokenizer": getattr(tokenizer, "name_or_path", None)}
+    archive.write_atomic(out / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
+    return report
+
+
+def load(out_dir: str | Path):
+    """The DatasetDict saved by build_dataset; a one-line error when the directory is not one."""
+    from datasets import load_from_disk
+
+    try:
+        return load_from_disk(str(out_dir))
+    except (FileNotFoundError, ValueError) as exc:
+        raise SummarizerError(f"{out_dir} is not a dataset built by `summarizer dataset` ({exc}).") from None

@@ -1,0 +1,232 @@
+"""Supervised fine-tuning on a dataset built by `summarizer dataset`: TRL's SFTTrainer on prompt→completion pairs
+(completion-only loss, the completion's EOS kept), LoRA by default. The prompt is rebuilt with the base model's own
+chat template through engine.chat_text, so the train prompt is exactly the inference prompt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from summarizer import SummarizerError, archive
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # output folder: <output_root>/<name>/
+    base_model: str | None = None  # any --model value; None = the embedded SmolLM2-135M-Instruct
+    style: str | None = "en-bullets"  # train on this style's rows only; None = every row of the dataset
+    method: str = "lora"  # "lora" (PEFT adapter, merged into the base on save) | "full" (every weight trains)
+    lora_r: int = 16  # adapter rank
+    lora_alpha: int = 32  # adapter scale numerator (scale = alpha / r)
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # module names that get adapters
+    learning_rate: float = 2e-4
+    epochs: float = 1.0  # passes over the train split (ignored when max_steps > 0)
+    max_steps: int = -1  # > 0: stop after this many optimizer steps
+    batch_size: int = 4  # per device
+    grad_accum: int = 1  # gradient accumulation steps
+    max_length: int = 768  # tokens of prompt + completion; longer abstracts are shortened (never the target)
+    warmup_steps: float = 0.0  # optimizer steps of linear warm-up, or a share of all steps when below 1
+    weight_decay: float = 0.0
+    dtype: str = "float32"  # weights while training; bf16 only where the hardware has it
+    gradient_checkpointing: bool = False  # recompute activations: less memory, ~30% slower (TRL's default is on)
+    seed: int = 0
+    logging_steps: int = 5
+    output_root: str = "models"  # where <name>/ goes
+
+    def __post_init__(self):
+        if self.method not in ("lora", "full"):
+            raise SummarizerError(f"Recipe {self.name}: method {self.method!r} is not 'lora' or 'full'.")
+        if self.max_length < 32:
+            raise SummarizerError(f"Recipe {self.name}: max_length {self.max_length} is too small.")
+
+
+def load_recipe(path: str | Path, **overrides) -> Recipe:
+    """A commented YAML recipe → Recipe; CLI overrides (None = not given) win; unknown keys are an error."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SummarizerError(f"The recipe {path} cannot be read: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise SummarizerError(f"The recipe {path} must be a YAML mapping of settings.")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    allowed = {f.name for f in dataclasses.fields(Recipe)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise SummarizerError(f"The recipe {path} has unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))}).")
+    data.setdefault("name", path.stem)
+    if isinstance(data.get("lora_targets"), (list, str)):
+        t = data["lora_targets"]
+        data["lora_targets"] = (t,) if isinstance(t, str) else tuple(t)
+    return Recipe(**data)
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    path: Path  # the loadable model dir (merged weights for LoRA)
+    adapter: Path | None  # the LoRA adapter alone
+    train_examples: int
+    validation_examples: int
+    shortened: int  # examples whose abstract was shortened to fit max_length
+    train_loss: float | None
+    eval_loss_before: float | None  # validation loss of the base model
+    eval_loss_after: float | None
+    steps: int
+    seconds: float
+
+
+def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
+    """The chat text for a row, its abstract shortened (like the engine does) so prompt + completion + EOS fit."""
+    from summarizer.engine import chat_text
+    from summarizer.prompt import Prompt
+
+    prompt = Prompt(key=row["id"], system=row["system"], user=row["user"], abstract=row["abstract"])
+    text = chat_text(tokenizer, prompt)
+    budget = max_length - len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) - 1
+    over = len(tokenizer(text, add_special_tokens=False)["input_ids"]) - budget
+    if over <= 0:
+        return text, False
+    ids = tokenizer(row["abstract"], add_special_tokens=False)["input_ids"]
+    keep = len(ids) - over
+    for _ in range(8):  # re-tokenizing the cut text can shift a token or two at the seam
+        if keep <= 0:
+            raise SummarizerError(f"Paper {row['id']}: max_length {max_length} leaves no room for its abstract.")
+        text = chat_text(tokenizer, prompt, tokenizer.decode(ids[:keep]).rstrip() + " …")
+        extra = len(tokenizer(text, add_special_tokens=False)["input_ids"]) - budget
+        if extra <= 0:
+            return text, True
+        keep -= extra
+    raise SummarizerError(f"Paper {row['id']}: could not shorten the abstract to fit max_length {max_length}.")
+
+
+def training_rows(dd, tokenizer, recipe: Recipe):
+    """(train, validation) `datasets.Dataset`s with only prompt/completion, and how many prompts were shortened."""
+    from datasets import Dataset
+
+    out, shortened = [], 0
+    for split in ("train", "validation"):
+        rows = [r for r in dd[split] if recipe.style is None or r["style"] == recipe.style] if split in dd else []
+        pairs = []
+        for r in rows:
+            text, cut = fit_prompt(tokenizer, r, recipe.max_length)
+            shortened += cut
+            pairs.append({"prompt": text, "completion": r["completion"]})
+        out.append(Dataset.from_list(pairs) if pairs else None)
+    if out[0] is None:
+        raise SummarizerError(f"The dataset has no train rows of style {recipe.style!r}.")
+    return out[0], out[1], shortened
+
+
+def make_trainer(model, tokenizer, train, validation, recipe: Recipe, work_dir: Path):
+    """The SFTTrainer for a recipe (prompt-completion data → completion-only loss; EOS appended to completions)."""
+    import torch
+    from trl import SFTConfig, SFTTrainer
+
+    if tokenizer(tokenizer.eos_token or "", add_special_tokens=True)["input_ids"][:1] != \
+            tokenizer(tokenizer.eos_token or "", add_special_tokens=False)["input_ids"][:1]:
+        log.warning("The tokenizer adds special tokens of its own; TRL's prompt tokens may differ from the engine's.")
+    args = SFTConfig(
+        output_dir=str(work_dir), per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.grad_accum,
+        learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs, max_steps=recipe.max_steps,
+        warmup_steps=recipe.warmup_steps, weight_decay=recipe.weight_decay, max_length=recipe.max_length,
+        completion_only_loss=True, logging_steps=recipe.logging_steps, save_strategy="no", eval_strategy="no",
+        report_to=[], seed=recipe.seed, use_cpu=not torch.cuda.is_available(), bf16=recipe.dtype == "bfloat16",
+        eos_token=tokenizer.eos_token, dataset_num_proc=None, disable_tqdm=True,
+        gradient_checkpointing=recipe.gradient_checkpointing,
+    )
+    peft_config = None
+    if recipe.method == "lora":
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                                 target_modules=list(recipe.lora_targets), task_type="CAUSAL_LM")
+    return SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=validation,
+                      processing_class=tokenizer, peft_config=peft_config)
+
+
+def finetune(recipe: Recipe, dataset_dir: str | Path, out_dir: str | Path | None = None, *, lm=None,
+             eval_before: bool = True) -> FinetuneResult:
+    """Train per the recipe on `dataset_dir`; save a model `summarizer digest --model DIR` loads, with a card."""
+    from summarizer import dataset as ds
+    from summarizer.engine import load_model
+
+    started = time.perf_counter()
+    out = Path(out_dir) if out_dir else Path(recipe.output_root) / recipe.name
+    dd = ds.load(dataset_dir)
+    lm = lm or load_model(recipe.base_model, dtype=recipe.dtype)
+    tokenizer = lm.tokenizer
+    train, validation, shortened = training_rows(dd, tokenizer, recipe)
+    trainer = make_trainer(lm.model, tokenizer, train, validation, recipe, out / "checkpoints")
+    before = trainer.evaluate()["eval_loss"] if validation is not None and eval_before else None
+    output = trainer.train()
+    after = trainer.evaluate()["eval_loss"] if validation is not None else None
+    adapter = None
+    if trainer.is_world_process_zero():
+        out.mkdir(parents=True, exist_ok=True)
+        model = trainer.model
+        if recipe.method == "lora":
+            adapter = out / "adapter"
+            model.save_pretrained(str(adapter))
+            model = model.merge_and_unload()
+        model.save_pretrained(str(out), safe_serialization=True)
+        tokenizer.save_pretrained(str(out))
+    trainer.accelerator.wait_for_everyone()  # under `accelerate launch`, nobody reads out/ before it is written
+    if trainer.is_world_process_zero() and (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
+        (out / "checkpoints").rmdir()  # save_strategy="no" leaves it empty
+    result = FinetuneResult(
+        path=out, adapter=adapter, train_examples=len(train), validation_examples=len(validation or []),
+        shortened=shortened, train_loss=output.training_loss, eval_loss_before=before, eval_loss_after=after,
+        steps=output.global_step, seconds=time.perf_counter() - started,
+    )
+    if trainer.is_world_process_zero():
+        report = json.loads((Path(dataset_dir) / "report.json").read_text()) if (Path(dataset_dir) / "report.json").exists() else {}
+        write_card(out, recipe, result, lm.provenance, str(dataset_dir), report)
+    return result
+
+
+def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, dataset_dir: str, data_report: dict,
+               evaluation: dict | None = None) -> Path:
+    """models/<name>/README.md (+ finetune.json): base model, data, hyperparameters, losses and eval numbers."""
+    facts = {"recipe": dataclasses.asdict(recipe), "base_model": base, "dataset": dataset_dir,
+             "result": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result).items()},
+             "data_report": {k: data_report.get(k) for k in ("parsed", "joined", "splits")},
+             "evaluation": evaluation}
+    archive.write_atomic(out / "finetune.json", json.dumps(facts, ensure_ascii=False, indent=1))
+    fmt = lambda v: "–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    hp = "\n".join(f"| {k} | {v} |" for k, v in dataclasses.asdict(recipe).items())
+    lines = [
+        f"# {recipe.name}", "",
+        f"A {'LoRA (merged)' if recipe.method == 'lora' else 'fully'} fine-tuned copy of `{base.get('model')}` "
+        f"that writes `{recipe.style or 'mixed'}` digest entries. Load it with "
+        f"`summarizer digest --model {out}`." + (" The adapter alone is in `adapter/`." if result.adapter else ""),
+        "", "## Base model", "", f"- model: `{base.get('model')}`", f"- sha256/revision: "
+        f"`{base.get('sha256') or base.get('revision')}`", f"- dtype while training: {recipe.dtype}", "",
+        "## Data", "", f"- dataset: `{dataset_dir}` (style {recipe.style or 'all'})",
+        f"- digest entries parsed {data_report.get('parsed', '?')}, joined {data_report.get('joined', '?')}",
+        f"- train examples {result.train_examples}, validation examples {result.validation_examples}, "
+        f"abstracts shortened to fit max_length: {result.shortened}", "",
+        "## Hyperparameters", "", "| setting | value |", "|---|---|", hp, "",
+        "## Results", "", "| metric | value |", "|---|---|",
+        f"| steps | {result.steps} |", f"| train loss | {fmt(result.train_loss)} |",
+        f"| validation loss before | {fmt(result.eval_loss_before)} |",
+        f"| validation loss after | {fmt(result.eval_loss_after)} |",
+        f"| wall minutes (load, train, eval) | {result.seconds / 60:.1f} |",
+    ]
+    if evaluation:
+        for k in ("chrf", "rouge_l", "format_valid", "language_ok", "numbers_ok", "tokens_per_second"):
+            if k in evaluation:
+                lines.append(f"| eval {k} | {fmt(evaluation[k])} |")
+        lines += ["", f"chrF signature: `{evaluation.get('chrf_signature')}`"]
+    archive.write_atomic(out / "README.md", "\n".join(lines) + "\n")
+    return out / "README.md"

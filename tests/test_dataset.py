@@ -1,0 +1,451 @@
+"""Digests read back into examples: every rendered style, the drifted real-world shapes, sidecars, joins, the split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from huggingface_hub import constants
+
+from summarizer import SummarizerError, archive
+from summarizer.dataset import (
+    build_dataset,
+    canonical,
+    digest_files,
+    format_target,
+    load,
+    parse_sidecar,
+    reference_text,
+    split_of,
+)
+from summarizer.papers import Paper
+from summarizer.prompt import parse_output
+from summarizer.readback import detect_style, keyword, parse_markdown, scores
+from summarizer.render import Entry, render_digest
+from summarizer.styles import STYLES
+
+DAY = "2024-03-05"
+ABSTRACT = ("We present Lumen, a sparse attention kernel for long documents. Lumen skips 90% of the key blocks "
+            "and runs 3 times faster on 2 benchmarks while keeping accuracy.")
+PAPER = Paper(id="2403.01234", title="Lumen: Sparse Attention for Long Documents", abstract=ABSTRACT, date=DAY,
+              authors=("Ada Ray", "Bo Chen"), upvotes=12, thumbnail="https://example.org/t.png")
+
+# One valid field set per style, written for PAPER (numbers only from its abstract).
+FIELDS = {
+    "en-bullets": {"bullets": ["Lumen is a sparse attention kernel for long documents.",
+                               "It skips 90% of the key blocks.", "It runs 3 times faster on 2 benchmarks."]},
+    "ko-bullets": {"bullets": ["Lumen은 긴 문서를 위한 희소 어텐션 커널입니다.", "키 블록의 90%를 건너뜁니다.",
+                               "두 벤치마크에서 정확도를 유지하며 더 빠르게 동작합니다."]},
+    "zh-digest": {
+        "work": "本文提出了Lumen，一种面向长文档的稀疏注意力内核。",
+        "highlights": ["跳过90%的键块", "在2个基准上速度提升3倍"],
+        "keywords": ["Sparse Attention (稀疏注意力)", "Long Documents (长文档)", "Attention Kernel (注意力内核)",
+                     "Key Blocks (键块)", "Efficiency (效率)"],
+        "scores": {"practicality": {"score": 4, "reason": "可直接用于长文档推理。"},
+                   "novelty": {"score": 3, "reason": "稀疏化思路较常见。"},
+                   "recommendation": {"score": 4, "reason": "适合关注效率的读者。"}},
+    },
+    "zh-details": {"background": "长文档的注意力计算代价很高。", "prior_work": "已有方法在速度与精度之间取舍。",
+                   "contribution": "提出了稀疏注意力内核Lumen", "challenges": ["计算量大: 跳过大部分键块。"],
+                   "implementation": "在2个基准上测试，速度提升3倍。", "summary": "Lumen在保持精度的同时加快了推理。"},
+    "zh-notes": {"title_zh": "Lumen：面向长文档的稀疏注意力", "tags": ["稀疏注意力", "长文档"],
+                 "goal": "降低长文档注意力的计算量。", "method": ["跳过90%的键块"], "findings": ["速度提升3倍"],
+                 "conclusion": "稀疏注意力是加速长文档推理的有效途径。"},
+    "ko-translate": {"translation": "우리는 긴 문서를 위한 희소 어텐션 커널 Lumen을 제시합니다. Lumen은 키 블록의 90%를 "
+                                    "건너뛰고 2개의 벤치마크에서 정확도를 유지하면서 3배 빠르게 동작합니다."},
+    "zh-translate": {"translation": "我们提出了Lumen，一种面向长文档的稀疏注意力内核。Lumen跳过90%的键块，"
+                                    "在2个基准上运行速度提高3倍，同时保持精度。"},
+}
+
+
+def test_every_style_has_a_fixture():
+    assert set(FIELDS) == set(STYLES)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_target_round_trips_through_the_styles_parser(style):
+    st = STYLES[style]
+    target = format_target(st, FIELDS[style])
+    assert parse_output(st, target) == FIELDS[style]
+    assert canonical(st, FIELDS[style]) == FIELDS[style]
+    for value in FIELDS[style].values():  # the reference keeps the prose, not the markers
+        first = value[0] if isinstance(value, list) else value if isinstance(value, str) else None
+        if first:
+            assert first in reference_text(st, FIELDS[style])
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_our_rendered_page_reads_back_exactly(style):
+    st = STYLES[style]
+    other = PAPER.replace(id="2403.09999", title="Other Paper")
+    repeat = PAPER.replace(id="2403.08888", title="Seen Before", repeat_of="2024-03-01")
+    md = render_digest(st, DAY, [Entry(PAPER, FIELDS[style]), Entry(other, None, "format: no markers"),
+                                 Entry(repeat, None)])
+    entries = parse_markdown(md, style if style.endswith("translate") else None, "page.md", f"{DAY}.md")
+    assert [e.id for e in entries] == ["2403.01234", "2403.09999", "2403.08888"]
+    first = entries[0]
+    assert (first.style, first.date, first.skip, first.title) == (style, DAY, None, PAPER.title)
+    assert canonical(st, first.fields) == FIELDS[style]
+    assert entries[1].skip == "no summary in the digest" and entries[2].skip == "already digested on an earlier day"
+
+
+ZH_DIGEST_DRIFT = """# 【2024-03-05】Huggingface 每日论文速览
+
+- [Huggingface Daily Papers 2024-03-05](https://huggingface.co/papers?date=2024-03-05) 共推荐 3 篇论文。
+
+## Lumen: Sparse Attention for Long Documents
+
+### 论文总结
+
+1. **本文的主要工作：**
+
+本文提出了Lumen，一种面向长文档的稀疏注意力内核。
+
+2. **本文工作的主要亮点：**
+
+- 跳过90%的键块
+
+- 在2个基准上速度提升3倍
+
+3. **核心关键词：**
+
+- `Sparse Attention` (`稀疏注意力`)
+
+- Long Documents（长文档）
+
+- `Attention Kernel`（注意力内核）
+
+- Key Blocks (键块)
+
+- `Efficiency` (`效率`)
+
+4. **打分：**
+
+- 实用性: 4/5
+
+- 创新性: 4.5分
+
+- 推荐度: 3/5
+
+这项工作的实用性较强。它的创新性体现在稀疏化设计上。总体推荐度中等。
+
+[到 Huggingface 论文主页查看详情](https://huggingface.co/papers/2403.01234)
+
+## Second Paper
+
+**1. 介绍本文的主要工作**
+
+本文研究了小模型的蒸馏方法，提升了推理速度。
+
+**2. 文章工作亮点**
+
+本文方法简单易用。它在多个任务上表现稳定。
+
+**3. 核心关键词**
+
+- Distillation (蒸馏)
+- Small Models (小模型)
+- Inference Speed (推理速度)
+- Teacher Model (教师模型)
+- Student Model (学生模型)
+
+**4. 速评（满分5分）：**
+
+- **实用性：** 4.5/5。方法可直接部署。
+- **创新性：** 3/5。思路较为常见。
+- **推荐度：** 4/5。值得一读。
+
+[到 Huggingface 论文主页查看详情](https://huggingface.co/papers/2403.05678v2)
+
+## Third Paper
+
+#### 1. 文章主要工作
+
+本文提出了新的数据集。
+
+#### 2. 本文工作的主要亮点
+
+数据规模大。
+
+#### 3. 核心关键词
+
+- Dataset (数据集)
+
+#### 4. 从实用性、创新性和推荐度进行打分
+
+- 实用性：4分
+  - 数据集可直接使用。
+- 创新性：3分
+  - 构建方法常规。
+- 推荐度：4分
+  - 推荐阅读。
+
+[到 Huggingface 论文主页查看详情](https://huggingface.co/papers/2403.07777)
+"""
+
+
+def test_drifted_zh_digest_headings_keywords_and_scores():
+    first, second, third = parse_markdown(ZH_DIGEST_DRIFT, source="d.md", name="d.md")
+    assert detect_style(ZH_DIGEST_DRIFT) == "zh-digest" and first.date == DAY
+    assert (first.id, second.id, third.id) == ("2403.01234", "2403.05678", "2403.07777")
+    assert canonical(STYLES["zh-digest"], first.fields) == {
+        "work": "本文提出了Lumen，一种面向长文档的稀疏注意力内核。",
+        "highlights": ["跳过90%的键块", "在2个基准上速度提升3倍"],
+        "keywords": ["Sparse Attention (稀疏注意力)", "Long Documents (长文档)", "Attention Kernel (注意力内核)",
+                     "Key Blocks (键块)", "Efficiency (效率)"],
+        # one shared reason paragraph: each sentence goes to the score it names; 4.5 is rounded half up
+        "scores": {"practicality": {"score": 4, "reason": "这项工作的实用性较强。"},
+                   "novelty": {"score": 5, "reason": "它的创新性体现在稀疏化设计上。"},
+                   "recommendation": {"score": 3, "reason": "总体推荐度中等。"}},
+    }
+    assert first.notes == ("创新性 4.5 rounded to 5",)
+    assert second.fields["highlights"] == ["本文方法简单易用。", "它在多个任务上表现稳定。"]
+    assert second.fields["scores"]["practicality"] == {"score": 5, "reason": "方法可直接部署。"}
+    assert second.fields["scores"]["novelty"] == {"score": 3, "reason": "思路较为常见。"}
+    assert third.fields["work"] == "本文提出了新的数据集。"
+    assert third.fields["scores"]["novelty"] == {"score": 3, "reason": "构建方法常规。"}
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("- 实用性：4分", (4, "")), ("- 实用性: 4/5", (4, "")), ("- 实用性：4.5分。很好用。", (5, "很好用。")),
+    ("实用性：4/5 - 训练稳定。", (4, "训练稳定。")), ("- **实用性：** 4.5/5。可部署。", (5, "可部署。")),
+    ("- 实用性打分：5分", (5, "")), ("- 实用性： 3.5/5分", (4, "")),
+])
+def test_score_shapes(line, expected):
+    got, _ = scores([line])
+    assert (got["practicality"]["score"], got["practicality"]["reason"]) == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("- `Large Language Models (LLMs)` (`大型语言模型`)", "Large Language Models (LLMs) (大型语言模型)"),
+    ("- Scene Dynamics (`场景动态`)", "Scene Dynamics (场景动态)"), ("`Video Matting`（视频分割）", "Video Matting (视频分割)"),
+    ("- Plain", "Plain"),
+])
+def test_keyword_shapes(raw, expected):
+    assert keyword(raw) == expected
+
+
+ZH_DETAILS_REAL = """#### Lumen: Sparse Attention for Long
+  Documents
+![Date](https://img.shields.io/badge/Date-2024--03--05-blue) ![Upvotes](https://img.shields.io/badge/upvotes-12-green)
+
+<details>
+<summary style="font-weight: bold; cursor: pointer;">展开论文总结</summary>
+
+#### 背景
+- **背景**
+    长文档的注意力计算代价很高。
+
+- **已有的工作**
+    已有方法在速度与精度之间取舍。
+
+#### 核心贡献
+- **提出了稀疏注意力内核Lumen**
+    - **挑战1：计算量大**
+        跳过大部分键块。
+
+#### 实现与部署
+在2个基准上测试，速度提升3倍。
+
+#### 总结
+Lumen在保持精度的同时加快了推理。
+</details>
+
+<hr style="border:0.5px solid #CCCCCC; margin-top: 20px; margin-bottom: 20px;"/>
+"""
+
+ZH_NOTES_REAL = """
+# Lumen: Sparse Attention for Long Documents
+[arxiv_pdf_url](https://arxiv.org/pdf/2403.01234)
+### **论文标题**
+- 论文标题：Lumen：面向长文档的稀疏注意力
+
+### **作者信息**
+- **作者**: Ada Ray, Bo Chen
+- **机构**: 某大学
+
+### **论文标签**
+- 主题分类/关键词：稀疏注意力、长文档
+
+### **研究核心目标与问题**
+- 降低长文档注意力的计算量。
+
+### **采用方法与技术**
+- 跳过90%的键块
+
+### **实验设计与主要发现**
+- 速度提升3倍
+
+### **结论及对未来研究的意义**
+- 稀疏注意力是加速长文档推理的有效途径。
+
+### **关键图表与数据**
+- 表1给出了速度对比。
+"""
+
+KO_BULLETS_REAL = """# Daily Papers
+
+## Daily Papers (2024-03-05)
+
+### [Lumen: Sparse Attention for Long Documents](https://arxiv.org/abs/2403.01234)
+![](https://example.org/t.png)
+Authors: Ada Ray, Bo Chen
+
+- Lumen은 긴 문서를 위한 희소 어텐션 커널입니다.
+- 키 블록의 90%를 건너뜁니다.
+- 두 벤치마크에서 정확도를 유지하며 더 빠르게 동작합니다.
+
+## License
+
+CC BY-NC 4.0
+"""
+
+
+@pytest.mark.parametrize("text, style", [(ZH_DETAILS_REAL, "zh-details"), (ZH_NOTES_REAL, "zh-notes"),
+                                         (KO_BULLETS_REAL, "ko-bullets")])
+def test_real_world_shapes(text, style):
+    (entry,) = parse_markdown(text, source="real.md")
+    assert entry.style == style and entry.title == PAPER.title
+    assert entry.id == (None if style == "zh-details" else PAPER.id)  # these pages link no paper page
+    assert canonical(STYLES[style], entry.fields) == FIELDS[style]
+
+
+def test_unknown_page_is_a_clear_error():
+    with pytest.raises(SummarizerError, match="pass --style"):
+        parse_markdown("just some notes\n")
+
+
+def sidecar(fields: dict, style: str = "en-bullets", problems=()) -> dict:
+    failed = PAPER.replace(id="2403.09999", title="Failed")
+    return {"version": 1, "date": DAY, "style": style, "provenance": {"model": {"model": "m"}},
+            "papers": [PAPER.to_dict(), failed.to_dict()],
+            "records": {PAPER.id: {"fields": fields, "raw": "-", "problems": list(problems)},
+                        failed.id: {"fields": None, "raw": "oops", "problems": [{"rule": "format", "message": "x"}]}}}
+
+
+def test_sidecar_joins_exactly_and_wins_over_its_page(tmp_path):
+    d = tmp_path / "digests" / "en-bullets"
+    d.mkdir(parents=True)
+    (d / f"{DAY}.json").write_text(json.dumps(sidecar(FIELDS["en-bullets"])))
+    (d / f"{DAY}.md").write_text("unparseable page that must not be read")
+    (d / "2024-03-06.md").write_text(render_digest(STYLES["en-bullets"], "2024-03-06", [Entry(PAPER, None, "x")]))
+    assert [p.name for p in digest_files([tmp_path])] == ["2024-03-05.json", "2024-03-06.md"]
+    pairs = parse_sidecar(sidecar(FIELDS["en-bullets"]), "s.json")
+    assert pairs[0][1] == PAPER and pairs[0][0].fields == FIELDS["en-bullets"] and pairs[0][0].skip is None
+    assert pairs[1][0].skip == "failed validation in the digest (format)"
+
+
+def archive_day(home, papers):
+    archive.save_day(DAY, "hf", papers, {}, home)
+
+
+def test_build_dataset_joins_the_archive_and_reports_every_skip(home, tmp_path):
+    lost = PAPER.replace(id="2403.05555", title="Lost Paper")
+    archive_day(home, [PAPER, lost.replace(abstract=""), PAPER.replace(id="2403.06666", title="Bad")])
+    page = render_digest(STYLES["en-bullets"], DAY, [
+        Entry(PAPER, FIELDS["en-bullets"]), Entry(lost, {"bullets": ["One.", "Two.", "Three."]}),
+        Entry(PAPER.replace(id="2403.06666", title="Bad"), {"bullets": ["Only 7 things."] * 3}),
+    ])
+    src = tmp_path / "en-bullets"
+    src.mkdir()
+    (src / f"{DAY}.md").write_text(page)
+    (src / "copy.md").write_text(page.replace("2403.06666", "2403.06667"))  # PAPER again: a duplicate
+    report = build_dataset([src], tmp_path / "ds", arxiv=False, validation_share=0.0)
+    assert (report.parsed, report.joined, report.splits) == (6, 1, {"train": 1, "validation": 0})
+    reasons = sorted(r for _, _, r in report.skipped)
+    assert reasons[0].startswith("duplicate of")
+    assert sum(r.startswith("no abstract") for r in reasons) == 3  # lost paper twice, 2403.06667 not archived
+    assert any(r.startswith("reference fails validation: numbers") for r in reasons)
+    dd = load(tmp_path / "ds")
+    row = dd["train"][0]
+    assert row["id"] == PAPER.id and row["abstract"] == ABSTRACT and row["completion"] == format_target(
+        STYLES["en-bullets"], FIELDS["en-bullets"])
+    assert "{abstract}" in row["user"] and row["prompt"] == ""  # no tokenizer given
+    assert json.loads((tmp_path / "ds" / "train.jsonl").read_text().splitlines()[0])["id"] == PAPER.id
+    assert json.loads((tmp_path / "ds" / "report.json").read_text())["joined"] == 1
+
+
+def test_title_only_pages_join_by_title_and_arxiv_fills_missing_abstracts(home, tmp_path, serve, monkeypatch):
+    archive_day(home, [PAPER])
+    (tmp_path / "details.md").write_text(ZH_DETAILS_REAL)
+    atom = b"""<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom"><entry>
+<id>http://arxiv.org/abs/2403.05678v1</id><title>Second Paper</title><summary>We distil small models for
+speed.</summary><author><name>Cy Dee</name></author></entry></feed>"""
+    server = serve(lambda path, headers: (200, {"Content-Type": "application/atom+xml"}, atom))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("SUMMARIZER_ARXIV_URL", server.url + "/api/query")
+    monkeypatch.setenv("SUMMARIZER_ARXIV_DELAY", "0")
+    (tmp_path / "digest.md").write_text(ZH_DIGEST_DRIFT)
+    rows_report = build_dataset([tmp_path / "details.md", tmp_path / "digest.md"], tmp_path / "ds",
+                                validation_share=0.0, check=False)
+    assert any("id_list=2403.05678" in p.replace("%2C", ",") for p in server.requests)
+    ids = sorted((r["id"], r["style"]) for r in load(tmp_path / "ds")["train"])
+    assert ids == [("2403.01234", "zh-details"), ("2403.01234", "zh-digest"), ("2403.05678", "zh-digest")]
+    assert any("2403.07777" in p and "no abstract" in r for _, p, r in rows_report.skipped)
+
+
+def test_split_is_a_fixed_function_of_the_id():
+    ids = [f"2403.{n:05d}" for n in range(2000)]
+    first = [split_of(i) for i in ids]
+    assert first == [split_of(i) for i in ids]  # deterministic
+    share = first.count("validation") / len(ids)
+    assert 0.07 < share < 0.13
+    assert {split_of(i, 0.0) for i in ids} == {"train"} and {split_of(i, 1.0) for i in ids} == {"validation"}
+
+
+def test_build_twice_gives_the_same_split(home, tmp_path):
+    papers = [PAPER.replace(id=f"2403.{n:05d}", title=f"Paper {n}") for n in range(30)]
+    archive_day(home, papers)
+    md = render_digest(STYLES["en-bullets"], DAY, [Entry(p, FIELDS["en-bullets"]) for p in papers])
+    (tmp_path / "a.md").write_text(md)
+    build_dataset([tmp_path / "a.md"], tmp_path / "one", arxiv=False, validation_share=0.3)
+    reordered = render_digest(STYLES["en-bullets"], DAY, [Entry(p, FIELDS["en-bullets"]) for p in papers[::-1]])
+    (tmp_path / "b.md").write_text(reordered)
+    build_dataset([tmp_path / "b.md"], tmp_path / "two", arxiv=False, validation_share=0.3)
+    one, two = load(tmp_path / "one"), load(tmp_path / "two")
+    for split in ("train", "validation"):
+        assert sorted(one[split]["id"]) == sorted(two[split]["id"])
+    assert 0 < len(one["validation"]) < 30
+
+
+def test_prompt_column_is_the_engine_chat_text(home, tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from summarizer.engine import chat_text
+    from summarizer.prompt import build_prompt
+
+    archive_day(home, [PAPER])
+    (tmp_path / "p.md").write_text(render_digest(STYLES["en-bullets"], DAY, [Entry(PAPER, FIELDS["en-bullets"])]))
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    build_dataset([tmp_path / "p.md"], tmp_path / "ds", tokenizer=tok, arxiv=False, validation_share=0.0)
+    row = load(tmp_path / "ds")["train"][0]
+    assert row["prompt"] == chat_text(tok, build_prompt(STYLES["en-bullets"], PAPER))
+    assert row["prompt"].endswith("<|im_start|>assistant\n")
+
+
+def test_no_examples_is_an_error(tmp_path):
+    (tmp_path / "x.md").write_text(KO_BULLETS_REAL)
+    with pytest.raises(SummarizerError, match="No examples could be built"):
+        build_dataset([tmp_path / "x.md"], tmp_path / "ds", arxiv=False)
+    with pytest.raises(SummarizerError, match="does not exist"):
+        build_dataset([tmp_path / "missing.md"], tmp_path / "ds")
+
+
+def test_dataset_cli_prints_counts_and_skips(home, tmp_path):
+    from typer.testing import CliRunner
+
+    from summarizer.cli import app
+
+    archive_day(home, [PAPER])
+    src = tmp_path / "en-bullets"
+    src.mkdir()
+    (src / f"{DAY}.md").write_text(render_digest(STYLES["en-bullets"], DAY, [
+        Entry(PAPER, FIELDS["en-bullets"]), Entry(PAPER.replace(id="2403.09999", title="X"), None, "format: x")]))
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(app, ["dataset", str(src), "--out", str(out), "--no-arxiv"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-2] == "2 parsed, 1 joined (train 1, validation 0), 1 skipped" and lines[-1] == str(out)
+    assert f"skipped {src / DAY}.md#2 2403.09999: no summary in the digest" in result.output
+    failed = CliRunner().invoke(app, ["dataset", str(tmp_path / "none"), "--out", str(out)])
+    assert failed.exit_code == 2 and failed.output.count("\n") == 1 and "does not exist" in failed.output

@@ -1,0 +1,126 @@
+"""Evaluation metrics on fixed strings, and the eval run/CLI on the tiny random model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from summarizer import SummarizerError
+from summarizer.evaluate import _Tokens, chrf, judge, markdown_table, rouge_l, summarize
+from summarizer.papers import Paper
+
+PAPER = Paper(id="2403.01234", title="Lumen", date="2024-03-05",
+              abstract="Lumen skips 90% of the key blocks and runs 3 times faster on 2 benchmarks.")
+
+
+def test_chrf_identity_zero_and_signature():
+    same, sig = chrf(["the cat sat on the mat"], ["the cat sat on the mat"])
+    assert same == pytest.approx(100.0)
+    assert sig.startswith("nrefs:1|") and "nc:6" in sig and "nw:0" in sig
+    none, _ = chrf(["xyz"], ["abc"])
+    assert none == pytest.approx(0.0)
+    partial, _ = chrf(["the cat sat"], ["the cat sat on the mat"])
+    assert 0 < partial < 100
+
+
+def test_chrf_works_for_chinese_and_korean_without_tokenizing():
+    zh, _ = chrf(["本文提出了一种稀疏注意力方法"], ["本文提出了一种新的稀疏注意力内核"])
+    ko, _ = chrf(["희소 어텐션 커널을 제안합니다"], ["새로운 희소 어텐션 커널을 제안합니다"])
+    assert 30 < zh < 100 and 30 < ko < 100
+
+
+def test_rouge_l_exact_values():
+    # LCS("a b c d", "a c d e") = 3 tokens; P = R = 3/4 → F1 = 0.75
+    assert rouge_l(["a b c d"], ["a c d e"], "en") == pytest.approx(75.0)
+    assert rouge_l(["A, b."], ["a b"], "en") == pytest.approx(100.0)  # case and punctuation are not words
+    assert rouge_l([], [], "en") == 0.0
+
+
+def test_rouge_l_is_not_zero_for_chinese_and_korean():
+    # chars: hyp 稀疏注意力方法 (7), ref 稀疏注意力内核 (7), LCS 稀疏注意力 = 5 → F1 = 5/7
+    assert rouge_l(["稀疏注意力方法"], ["稀疏注意力内核"], "zh") == pytest.approx(100 * 5 / 7)
+    # words: 2 of 3 in order on both sides → F1 = 2/3
+    assert rouge_l(["희소 어텐션 방법"], ["희소 어텐션 커널"], "ko") == pytest.approx(100 * 2 / 3)
+    from rouge_score import rouge_scorer  # the trap this guards against: the default tokenizer drops Hangul
+
+    assert rouge_scorer.RougeScorer(["rougeL"]).score("희소 어텐션", "희소 어텐션")["rougeL"].fmeasure == 0.0
+
+
+def test_tokenizers():
+    assert _Tokens("zh").tokenize("稀疏 注意") == ["稀", "疏", "注", "意"]
+    assert _Tokens("ko").tokenize("희소, 어텐션!") == ["희소", "어텐션"]
+
+
+def test_judge_rates_format_language_and_numbers():
+    good = judge("en-bullets", "- Lumen skips 90% of key blocks.\n- It is 3 times faster.\n- Tested on 2 benchmarks.",
+                 PAPER)
+    assert (good["format_valid"], good["language_ok"], good["numbers_ok"], good["rules"]) == (True, True, True, [])
+    assert good["text"] == "Lumen skips 90% of key blocks.\nIt is 3 times faster.\nTested on 2 benchmarks."
+    invented = judge("en-bullets", "- Lumen skips 95% of blocks.\n- It is fast.\n- It is good.", PAPER)
+    assert invented["format_valid"] and not invented["numbers_ok"]
+    unparsable = judge("zh-digest", "Lumen is a kernel.", PAPER)
+    assert not unparsable["format_valid"] and not unparsable["language_ok"] and unparsable["rules"] == ["format"]
+    too_few = judge("en-bullets", "- Only one bullet here.", PAPER)
+    assert not too_few["format_valid"] and too_few["rules"] == ["bullets"]
+
+
+def test_summarize_rates():
+    judged = [judge("en-bullets", t, PAPER) for t in (
+        "- Lumen skips 90% of key blocks.\n- It is 3 times faster.\n- Tested on 2 benchmarks.",
+        "- Lumen skips 95% of blocks.\n- It is fast.\n- It is good.",
+    )]
+    refs = ["Lumen skips 90% of the key blocks.\nIt runs 3 times faster.\nIt was tested on 2 benchmarks."] * 2
+    s = summarize(judged, refs, "en")
+    assert s["examples"] == 2 and s["format_valid"] == 1.0 and s["numbers_ok"] == 0.5 and s["fully_valid"] == 0.5
+    assert s["failures"] == {"numbers": 1}
+    assert 0 < s["chrf"] < 100 and 0 < s["rouge_l"] < 100 and s["chrf_signature"].startswith("nrefs:1")
+
+
+def short_rows(n: int) -> list[dict]:
+    """Dataset rows with a short prompt: the tiny test model has 512 positions and a byte tokenizer."""
+    from summarizer.dataset import format_target, reference_text
+    from summarizer.styles import STYLES
+
+    fields = {"bullets": ["Lumen skips 90% of key blocks.", "It is 3 times faster.", "Tested on 2 benchmarks."]}
+    st = STYLES["en-bullets"]
+    return [{"id": f"2403.{i:05d}", "style": "en-bullets", "title": "Lumen", "date": "2024-03-05", "prompt": "",
+             "system": "Write 3 bullets.", "user": "<abstract>\n{abstract}\n</abstract>", "abstract": PAPER.abstract,
+             "completion": format_target(st, fields), "reference": reference_text(st, fields),
+             "fields": json.dumps(fields), "source": f"t.md#{i}"} for i in range(n)]
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    from summarizer.dataset import save
+
+    out = tmp_path / "ds"
+    save(short_rows(12), out, validation_share=0.5)
+    return out
+
+
+@pytest.mark.slow
+def test_eval_cli_writes_json_and_markdown(tiny_dataset, tiny_model_dir, tmp_path):
+    from summarizer.cli import app
+
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(app, ["eval", "--model", str(tiny_model_dir), "--dataset", str(tiny_dataset),
+                                      "--style", "en-bullets", "--limit", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["examples"] == 2 and doc["styles"] == ["en-bullets"] and doc["generated_tokens"] > 0
+    assert doc["format_valid"] == 0.0  # a random model writes no bullets
+    assert doc["tokens_per_second"] > 0 and doc["chrf_signature"].startswith("nrefs:1")
+    assert out.with_suffix(".md").read_text() == markdown_table(doc)
+    assert "| chrF |" in result.output
+
+
+def test_eval_errors_are_one_line(tiny_dataset, tmp_path):
+    from summarizer.cli import app
+    from summarizer.evaluate import evaluate
+
+    with pytest.raises(SummarizerError, match="has no rows of style zh-digest"):
+        evaluate(None, tiny_dataset, style="zh-digest")
+    result = CliRunner().invoke(app, ["eval", "--dataset", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "is not a dataset built by `summarizer dataset`" in result.output

@@ -1,0 +1,126 @@
+"""Fine-tuning: the recipe, prompt fitting, the completion's EOS in the labels, and short runs on the tiny model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from test_evaluate import short_rows
+
+from summarizer import SummarizerError
+from summarizer.finetune import Recipe, fit_prompt, load_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_repo_recipe_parses_and_unknown_keys_fail(tmp_path):
+    r = load_recipe(REPO / "models" / "finetune-lora.yaml")
+    assert r.method == "lora" and r.style == "en-bullets" and isinstance(r.lora_targets, tuple)
+    assert load_recipe(REPO / "models" / "finetune-lora.yaml", max_steps=7, epochs=None).max_steps == 7
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlora_rank: 8\n")
+    with pytest.raises(SummarizerError, match="unknown key 'lora_rank'"):
+        load_recipe(bad)
+    bad.write_text("method: qlora\n")
+    with pytest.raises(SummarizerError, match="'qlora' is not 'lora' or 'full'"):
+        load_recipe(bad)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.method = "full"
+
+
+def tokenizer(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_fit_prompt_shortens_only_the_abstract(tiny_model_dir):
+    tok = tokenizer(tiny_model_dir)
+    row = short_rows(1)[0] | {"abstract": "word " * 300}
+    full, cut = fit_prompt(tok, row, 2000)
+    assert not cut and full.count("word") == 300
+    text, cut = fit_prompt(tok, row, 300)
+    n = len(tok(text, add_special_tokens=False)["input_ids"]) + len(tok(row["completion"])["input_ids"]) + 1
+    assert cut and n <= 300 and " …\n</abstract>" in text and text.startswith("<|im_start|>system\nWrite 3 bullets.")
+    with pytest.raises(SummarizerError, match="leaves no room"):
+        fit_prompt(tok, row, 80)
+
+
+def test_completion_eos_is_kept_in_the_labels(tiny_model_dir, tmp_path):
+    """pad == eos here: the completion's <|im_end|> must still be a label, or the tuned model never stops."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    tok = tokenizer(tiny_model_dir)
+    assert tok.pad_token_id == tok.eos_token_id
+    rows = [{"prompt": fit_prompt(tok, r, 256)[0], "completion": r["completion"]} for r in short_rows(2)]
+    from summarizer.finetune import make_trainer
+
+    trainer = make_trainer(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tok, Dataset.from_list(rows), None,
+                           Recipe(name="t", max_length=256), tmp_path)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    for ids, labels in zip(batch["input_ids"], batch["labels"], strict=True):
+        kept = labels[labels != -100]
+        assert kept[-1].item() == tok.eos_token_id  # the EOS that ends the completion
+        prompt_len = len(tok(rows[0]["prompt"])["input_ids"])
+        assert (labels[:prompt_len] == -100).all()  # no loss on the prompt
+        assert tok.decode(kept[:-1]) == rows[0]["completion"]
+        assert torch.equal(ids[labels != -100], kept)
+
+
+@pytest.mark.slow
+def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from summarizer import dataset as ds
+    from summarizer import engine
+    from summarizer.config import GenerationConfig
+    from summarizer.finetune import finetune
+    from summarizer.prompt import Prompt
+
+    data = tmp_path / "ds"
+    ds.save(short_rows(8), data, validation_share=0.3)
+    recipe = Recipe(name="tiny-lora", base_model=str(tiny_model_dir), max_steps=3, batch_size=2, max_length=256,
+                    learning_rate=1e-2, lora_r=4, lora_alpha=8, lora_targets=("q_proj", "v_proj"), logging_steps=1)
+    result = finetune(recipe, data, tmp_path / "out")
+    assert result.steps == 3 and result.eval_loss_before is not None and result.eval_loss_after is not None
+    adapter = load_file(result.adapter / "adapter_model.safetensors")
+    lora_b = [v for k, v in adapter.items() if "lora_B" in k]
+    assert lora_b and any(v.abs().sum() > 0 for v in lora_b)  # lora_B starts at zero: training moved it
+    base = load_file(next(Path(tiny_model_dir).glob("*.safetensors")))
+    merged = load_file(result.path / "model.safetensors")
+    key = next(k for k in base if k.endswith("q_proj.weight"))
+    assert not (base[key] == merged[key]).all() and not any("lora" in k for k in merged)
+    card = (result.path / "README.md").read_text()
+    assert "validation loss after" in card and str(tiny_model_dir) in card and not (result.path / "checkpoints").exists()
+    assert json.loads((result.path / "finetune.json").read_text())["result"]["steps"] == 3
+
+    lm = engine.load_model(str(result.path))
+    prompt = Prompt(key="x", system="Write 3 bullets.", user="<abstract>\n{abstract}\n</abstract>", abstract="Hi.")
+    (gen,) = engine.generate(lm, [prompt], GenerationConfig(max_new_tokens=8, progress=False))
+    assert gen.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_tuned_model_learns_to_stop(tiny_model_dir, tmp_path):
+    """Trained on a short completion + EOS, the model stops by itself well before max_new_tokens."""
+    from summarizer import dataset as ds
+    from summarizer import engine
+    from summarizer.config import GenerationConfig
+    from summarizer.finetune import finetune
+    from summarizer.prompt import Prompt
+
+    rows = [r | {"completion": "- ok"} for r in short_rows(4)]
+    data = tmp_path / "ds"
+    ds.save(rows, data, validation_share=0.0)
+    recipe = Recipe(name="stop", base_model=str(tiny_model_dir), method="full", max_steps=40, batch_size=4,
+                    max_length=256, learning_rate=3e-2, logging_steps=10)
+    result = finetune(recipe, data, tmp_path / "out", eval_before=False)
+    lm = engine.load_model(str(result.path), dtype="float32")
+    prompts = [Prompt(key=r["id"], system=r["system"], user=r["user"], abstract=r["abstract"]) for r in rows[:2]]
+    gens = engine.generate(lm, prompts, GenerationConfig(max_new_tokens=40, progress=False))
+    assert all(g.finished and g.completion_tokens < 40 for g in gens), gens
+    assert gens[0].text == "- ok"
