@@ -40,6 +40,10 @@ def validate_date(date: str) -> str:
     return date
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write via a temp file in the same directory, fsync, then os.replace: readers see old or new, never half."""
     path = Path(path)
@@ -47,6 +51,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; digests and cards are meant to be shared like any file
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()

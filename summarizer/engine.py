@@ -28,7 +28,7 @@ class TruncationWarning(UserWarning):
 @dataclass(frozen=True)
 class Generation:
     key: str  # Prompt.key (the paper id)
-    text: str  # decoded completion, special tokens skipped, stripped
+    text: str  # Prompt.prefill + the decoded completion, special tokens skipped, stripped
     prompt_tokens: int  # tokens the model saw (after any shortening)
     completion_tokens: int  # generated tokens up to and including the first EOS (padding never counted)
     seconds: float  # its batch's wall time divided by the batch's rows
@@ -49,7 +49,7 @@ def chat_text(lm_or_tokenizer, prompt: Prompt, abstract: str | None = None) -> s
         )
     messages = ([{"role": "system", "content": prompt.system}] if prompt.system else [])
     messages.append({"role": "user", "content": user})
-    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prompt.prefill
 
 
 def plan_batches(lengths: list[int], config: GenerationConfig) -> list[list[int]]:
@@ -207,7 +207,8 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
             stop = next((k for k, t in enumerate(row) if t in eos), None)
             n = len(row) if stop is None else stop + 1
             gen = Generation(
-                key=prompts[i].key, text=lm.tokenizer.decode(row[:n], skip_special_tokens=True).strip(),
+                key=prompts[i].key,
+                text=((prompts[i].prefill if causal else "") + lm.tokenizer.decode(row[:n], skip_special_tokens=True)).strip(),
                 prompt_tokens=len(fitted[i][0]), completion_tokens=n, seconds=seconds,
                 truncated=fitted[i][1], finished=stop is not None,
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from summarizer import SummarizerError, archive
+from summarizer.styles import STYLES
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
     from summarizer.engine import chat_text
     from summarizer.prompt import Prompt
 
-    prompt = Prompt(key=row["id"], system=row["system"], user=row["user"], abstract=row["abstract"])
+    prompt = Prompt(key=row["id"], system=row["system"], user=row["user"], abstract=row["abstract"],
+                    prefill=STYLES[row["style"]].prefill)
     text = chat_text(tokenizer, prompt)
     budget = max_length - len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) - 1
     over = len(tokenizer(text, add_special_tokens=False)["input_ids"]) - budget
@@ -120,7 +122,10 @@ def training_rows(dd, tokenizer, recipe: Recipe):
         for r in rows:
             text, cut = fit_prompt(tokenizer, r, recipe.max_length)
             shortened += cut
-            pairs.append({"prompt": text, "completion": r["completion"]})
+            # The prompt ends with the style's prefill (as at inference), so the target starts after it.
+            prefill = STYLES[r["style"]].prefill
+            completion = r["completion"][len(prefill):] if r["completion"].startswith(prefill) else r["completion"]
+            pairs.append({"prompt": text, "completion": completion})
         out.append(Dataset.from_list(pairs) if pairs else None)
     if out[0] is None:
         raise SummarizerError(f"The dataset has no train rows of style {recipe.style!r}.")

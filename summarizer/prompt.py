@@ -19,6 +19,9 @@ class Prompt:
     abstract: str  # data, not instructions: the only part the engine may shorten to fit the context
     target_lang: str | None = None  # seq2seq translators: target language code (e.g. "ko", "kor_Hang")
     source_lang: str | None = None  # seq2seq translators: source language code (e.g. "en", "eng_Latn")
+    # The first characters of the reply, written for the model (causal models only): "-" makes a 135M model start
+    # its bullet list instead of a title or HTML. The engine puts it back in front of the generated text.
+    prefill: str = ""
 
     def filled(self, abstract: str | None = None) -> str:
         """The user turn with the (possibly shortened) abstract put in place."""
@@ -54,7 +57,7 @@ def build_prompt(style: Style, paper: Paper) -> Prompt:
     return Prompt(
         key=paper.id, system=system_prompt(style), user=user, abstract=_data(paper.abstract),
         target_lang=style.target_lang if style.kind == "translate" else None,
-        source_lang=style.source_lang if style.kind == "translate" else None,
+        source_lang=style.source_lang if style.kind == "translate" else None, prefill=style.prefill,
     )
 
 
@@ -72,7 +75,7 @@ def repair_prompt(style: Style, paper: Paper, bad_text: str, problems: list) -> 
         f"Problems:\n{fix}\nWrite the whole reply again in the exact layout, fixing these problems."
     )
     return Prompt(key=base.key, system=base.system, user=user, abstract=base.abstract,
-                  target_lang=base.target_lang, source_lang=base.source_lang)
+                  target_lang=base.target_lang, source_lang=base.source_lang, prefill=base.prefill)
 
 
 # ---- parsing: the model's reply -> {field name: str | list[str] | dict}

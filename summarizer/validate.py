@@ -160,6 +160,9 @@ def check_repetition(style: Style, fields: dict, paper: Paper, n: int = 8, times
     """Degenerate loops: an n-token sequence occurring `times` times, or the same sentence/item twice."""
     texts = _texts(fields, skip=_keyword_fields(style))
     tokens = TOKEN.findall(" ".join(texts).lower())
+    if style.language == "zh":
+        # TOKEN makes every CJK character a token: a legitimately repeated 8-character term is not a loop.
+        n = n * 3
     grams = Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
     if grams and max(grams.values()) >= times:
         gram = max(grams, key=grams.get)

@@ -420,7 +420,7 @@ def test_prompt_column_is_the_engine_chat_text(home, tmp_path, tiny_model_dir):
     build_dataset([tmp_path / "p.md"], tmp_path / "ds", tokenizer=tok, arxiv=False, validation_share=0.0)
     row = load(tmp_path / "ds")["train"][0]
     assert row["prompt"] == chat_text(tok, build_prompt(STYLES["en-bullets"], PAPER))
-    assert row["prompt"].endswith("<|im_start|>assistant\n")
+    assert row["prompt"].endswith("<|im_start|>assistant\n" + STYLES["en-bullets"].prefill)
 
 
 def test_no_examples_is_an_error(tmp_path):

@@ -138,6 +138,16 @@ def test_degenerate_repetition(bullets, ok):
     assert ("repetition" not in rules(EN, {"bullets": bullets})) is ok
 
 
+@pytest.mark.parametrize("highlights, ok", [
+    # A 9-character term said three times is how Chinese summaries read, not a loop.
+    (["合成计数基准测试任务提供了精确标注", "合成计数基准测试任务规模较小", "合成计数基准测试任务易于复现"], True),
+    (["精确标注的合成图像" * 8, "小型CNN表现良好"], False),
+])
+def test_chinese_repetition_counts_characters_fairly(highlights, ok):
+    fields = {**FIELDS["zh-digest"], "highlights": highlights}
+    assert ("repetition" not in [p.rule for p in validate(STYLES["zh-digest"], fields, PAPER)]) is ok
+
+
 @pytest.mark.parametrize("text, ok", [
     ("Gizmo has 1200 images.", True),
     ("Gizmo has 1,200 images and 7 million marbles.", True),
