@@ -14,7 +14,7 @@ from pathlib import Path
 
 from summarizer import SummarizerError, archive
 from summarizer.papers import Paper
-from summarizer.prompt import OutputFormatError, build_prompt, parse_output
+from summarizer.prompt import OutputFormatError, build_prompt, format_output, parse_output
 from summarizer.readback import ParsedEntry, parse_markdown
 from summarizer.styles import SCORE_LABELS, STYLES, Style
 from summarizer.validate import validate
@@ -26,32 +26,11 @@ COLUMNS = ("id", "style", "title", "date", "prompt", "system", "user", "abstract
 DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
 
 
-# ---- the structured target: the exact layout parse_output reads back
-
-def format_target(style: Style, fields: dict) -> str:
-    """The reply a model should write for these fields, in the style's marker layout (see Style.example)."""
-    parts = []
-    for f in style.fields:
-        value = fields.get(f.name)
-        if f.kind in ("list", "keywords"):
-            body = "\n".join(f"- {' '.join(str(i).split())}" for i in value or [])
-        elif f.kind == "scores":
-            body = "\n".join(f"- {label}: {value[key]['score']} - {' '.join(str(value[key]['reason']).split())}"
-                             for key, label in SCORE_LABELS.items() if key in (value or {}))
-        else:
-            body = str(value or "").strip()
-        if not f.marker:
-            parts.append(body)
-        elif f.kind == "text":
-            parts.append(f"{f.marker}: {body}")
-        else:
-            parts.append(f"{f.marker}:\n{body}")
-    return "\n".join(parts).strip()
-
+# ---- the structured target: prompt.format_output, the exact layout parse_output reads back
 
 def canonical(style: Style, fields: dict) -> dict:
-    """The fields as the parser gives them back from the target (so parse_output(format_target(x)) == x)."""
-    return parse_output(style, format_target(style, fields))
+    """The fields as the parser gives them back from the target (so parse_output(format_output(x)) == x)."""
+    return parse_output(style, format_output(style, fields))
 
 
 def reference_text(style: Style, fields: dict) -> str:
@@ -211,7 +190,7 @@ def example(st: Style, entry: ParsedEntry, paper: Paper, tokenizer=None,
     return {
         "id": paper.id, "style": st.name, "title": paper.title, "date": entry.date or paper.date,
         "prompt": chat, "system": prompt.system, "user": prompt.user, "abstract": prompt.abstract,
-        "completion": format_target(st, fields), "reference": reference_text(st, fields),
+        "completion": format_output(st, fields), "reference": reference_text(st, fields),
         "fields": json.dumps(fields, ensure_ascii=False), "source": entry.source,
     }, None
 

@@ -256,16 +256,17 @@ def parse_output(style: Style, text: str) -> dict:
 
 
 def format_output(style: Style, fields: dict) -> str:
-    """Fields -> the exact reply layout the prompt asks for (the inverse of parse_output; fine-tuning targets)."""
+    """Fields -> the exact reply layout the prompt asks for (the inverse of parse_output; fine-tuning targets).
+    An item or reason is kept on one line (its inner whitespace folded), as the layout needs."""
     blocks = []
     for f in style.fields:
         value = fields.get(f.name)
         if f.kind == "scores":
-            lines = [f"- {label}: {value[k]['score']} - {value[k]['reason']}"
+            lines = [f"- {label}: {value[k]['score']} - {_one_line(value[k]['reason'])}"
                      for k, label in SCORE_LABELS.items() if k in (value or {})]
             body = "\n".join(lines)
         elif f.kind in ("list", "keywords"):
-            body = "\n".join(f"- {item}" for item in value or [])
+            body = "\n".join(f"- {_one_line(item)}" for item in value or [])
         else:
             body = str(value or "").strip()
         if not f.marker:
@@ -274,4 +275,8 @@ def format_output(style: Style, fields: dict) -> str:
             blocks.append(f"{f.marker}:\n{body}")
         else:
             blocks.append(f"{f.marker}: {body}")
-    return "\n".join(blocks)
+    return "\n".join(blocks).strip()
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())

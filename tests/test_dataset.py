@@ -12,14 +12,13 @@ from summarizer.dataset import (
     build_dataset,
     canonical,
     digest_files,
-    format_target,
     load,
     parse_sidecar,
     reference_text,
     split_of,
 )
 from summarizer.papers import Paper
-from summarizer.prompt import parse_output
+from summarizer.prompt import format_output, parse_output
 from summarizer.readback import detect_style, keyword, parse_markdown, scores
 from summarizer.render import Entry, render_digest
 from summarizer.styles import STYLES
@@ -65,7 +64,7 @@ def test_every_style_has_a_fixture():
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_target_round_trips_through_the_styles_parser(style):
     st = STYLES[style]
-    target = format_target(st, FIELDS[style])
+    target = format_output(st, FIELDS[style])
     assert parse_output(st, target) == FIELDS[style]
     assert canonical(st, FIELDS[style]) == FIELDS[style]
     for value in FIELDS[style].values():  # the reference keeps the prose, not the markers
@@ -358,7 +357,7 @@ def test_build_dataset_joins_the_archive_and_reports_every_skip(home, tmp_path):
     assert any(r.startswith("reference fails validation: numbers") for r in reasons)
     dd = load(tmp_path / "ds")
     row = dd["train"][0]
-    assert row["id"] == PAPER.id and row["abstract"] == ABSTRACT and row["completion"] == format_target(
+    assert row["id"] == PAPER.id and row["abstract"] == ABSTRACT and row["completion"] == format_output(
         STYLES["en-bullets"], FIELDS["en-bullets"])
     assert "{abstract}" in row["user"] and row["prompt"] == ""  # no tokenizer given
     assert json.loads((tmp_path / "ds" / "train.jsonl").read_text().splitlines()[0])["id"] == PAPER.id

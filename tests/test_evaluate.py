@@ -80,14 +80,15 @@ def test_summarize_rates():
 
 def short_rows(n: int) -> list[dict]:
     """Dataset rows with a short prompt: the tiny test model has 512 positions and a byte tokenizer."""
-    from summarizer.dataset import format_target, reference_text
+    from summarizer.dataset import reference_text
+    from summarizer.prompt import format_output
     from summarizer.styles import STYLES
 
     fields = {"bullets": ["Lumen skips 90% of key blocks.", "It is 3 times faster.", "Tested on 2 benchmarks."]}
     st = STYLES["en-bullets"]
     return [{"id": f"2403.{i:05d}", "style": "en-bullets", "title": "Lumen", "date": "2024-03-05", "prompt": "",
              "system": "Write 3 bullets.", "user": "<abstract>\n{abstract}\n</abstract>", "abstract": PAPER.abstract,
-             "completion": format_target(st, fields), "reference": reference_text(st, fields),
+             "completion": format_output(st, fields), "reference": reference_text(st, fields),
              "fields": json.dumps(fields), "source": f"t.md#{i}"} for i in range(n)]
 
 
