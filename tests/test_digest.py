@@ -38,20 +38,24 @@ def hf_item(pid: str, title: str, upvotes: int, abstract: str = ABSTRACT) -> dic
 DAY = [hf_item("2503.00002", "Second Paper", 5), hf_item("2503.00001", "Gizmo", 42), hf_item("2503.00003", "Third", 17)]
 
 
-@pytest.fixture
-def hf_day(serve, monkeypatch):
-    """A loopback HF endpoint serving DAY for DATE (and [] for any other day)."""
+def serve_day(serve, monkeypatch, day: list[dict]):
+    """A loopback HF endpoint serving `day` for DATE ([] for other days, 404 elsewhere), and HF_ENDPOINT on it."""
     from huggingface_hub import constants
 
     def answer(path, headers):
         if not path.startswith("/api/daily_papers"):
             return json_response({"error": "not found"}, status=404)
-        return json_response(DAY if f"date={DATE}" in path and "p=0" in path else [])
+        return json_response(day if f"date={DATE}" in path and "p=0" in path else [])
 
     server = serve(answer)
     monkeypatch.setattr(constants, "ENDPOINT", server.url)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     return server
+
+
+@pytest.fixture
+def hf_day(serve, monkeypatch):
+    return serve_day(serve, monkeypatch, DAY)
 
 
 class FakeEngine:
@@ -224,3 +228,40 @@ def test_cli_digest_end_to_end_on_a_tiny_model(hf_day, home, tiny_long_context_d
 def test_cli_rejects_a_bad_date_before_any_io(home):
     res = CliRunner().invoke(app, ["digest", "--date", "../../etc"])
     assert res.exit_code == 2 and "../../etc" in res.output and not home.exists()
+
+
+# Three abstracts of our own, in the register of real daily papers.
+REAL_LOOKING = [
+    ("2503.10001", "Sparse Routing for Small Language Models", 30,
+     "Small language models waste compute on tokens that need little processing. We propose SparseRoute, a router "
+     "that lets easy tokens skip half of the transformer layers. On four reading comprehension benchmarks, "
+     "SparseRoute keeps the accuracy of the dense model while using 40% fewer operations. We release the code."),
+    ("2503.10002", "A Benchmark for Chart Question Answering", 12,
+     "Charts are everywhere in scientific papers, yet vision-language models often misread them. We introduce "
+     "ChartQuiz, a benchmark of 2,000 questions about bar, line and pie charts collected from open-access papers. "
+     "The best model answers 61% of the questions correctly, while people answer 93%. Errors concentrate on "
+     "questions that require reading exact values from the axes."),
+    ("2503.10003", "Teaching Robots to Fold Towels from Videos", 7,
+     "Folding cloth is hard for robots because fabric deforms in complex ways. We train a policy from 300 human "
+     "videos of towel folding, without any robot demonstrations. A learned keypoint model turns each video into "
+     "target grasp points for the robot. In real-world trials the robot folds towels successfully in most attempts "
+     "and generalizes to towels of unseen colors and sizes."),
+]
+
+
+@pytest.mark.slow
+def test_embedded_model_writes_a_complete_en_bullets_digest(serve, home, monkeypatch):
+    """The real default model, end to end through the CLI: every paper appears, summarized or with its reason."""
+    serve_day(serve, monkeypatch, [hf_item(pid, title, up, abstract) for pid, title, up, abstract in REAL_LOOKING])
+    res = CliRunner().invoke(app, ["digest", "--date", DATE, "--no-arxiv"])
+    assert res.exit_code == 0, res.output
+    page = Path(res.output.strip().splitlines()[-1]).read_text(encoding="utf-8")
+    assert [i for i, _ in ids_in(page)] == ["2503.10001", "2503.10002", "2503.10003"]
+    side = json.loads((home / "digests" / "en-bullets" / f"{DATE}.json").read_text(encoding="utf-8"))
+    for pid, rec in side["records"].items():
+        section = page.split(f"<!-- paper:{pid}")[1].split("<!-- paper:")[0]
+        if rec["problems"]:
+            assert "summary unavailable:" in section
+        else:  # a validated summary: 3–6 English bullets, numbers only from the abstract
+            assert 3 <= section.count("\n- ") <= 6 and "summary unavailable" not in section
+    assert side["provenance"]["model"]["sha256"] and side["provenance"]["prompt_version"] == "en-bullets/2"
