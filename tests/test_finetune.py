@@ -112,6 +112,7 @@ def test_tuned_model_learns_to_stop(tiny_model_dir, tmp_path):
     from summarizer.config import GenerationConfig
     from summarizer.finetune import finetune
     from summarizer.prompt import Prompt
+    from summarizer.styles import STYLES
 
     rows = [r | {"completion": "- ok"} for r in short_rows(4)]
     data = tmp_path / "ds"
@@ -120,7 +121,9 @@ def test_tuned_model_learns_to_stop(tiny_model_dir, tmp_path):
                     max_length=256, learning_rate=3e-2, logging_steps=10)
     result = finetune(recipe, data, tmp_path / "out", eval_before=False)
     lm = engine.load_model(str(result.path), dtype="float32")
-    prompts = [Prompt(key=r["id"], system=r["system"], user=r["user"], abstract=r["abstract"]) for r in rows[:2]]
+    # As at inference: the prompt ends with the style's prefill ("-"), which was cut from the training target.
+    prompts = [Prompt(key=r["id"], system=r["system"], user=r["user"], abstract=r["abstract"],
+                      prefill=STYLES[r["style"]].prefill) for r in rows[:2]]
     gens = engine.generate(lm, prompts, GenerationConfig(max_new_tokens=40, progress=False))
     assert all(g.finished and g.completion_tokens < 40 for g in gens), gens
     assert gens[0].text == "- ok"
