@@ -113,24 +113,35 @@ def find_preset(name_or_path: str) -> Path | None:
     return candidate if ok else None
 
 
+def read_settings(path: Path, what: str) -> dict:
+    """A commented YAML file of settings → dict; unreadable YAML or a non-mapping is an error.
+    `what` names the file's role in the message, e.g. "Model preset" or "The recipe"."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SummarizerError(f"{what} {path} could not be read: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise SummarizerError(f"{what} {path} must be a YAML mapping of settings.")
+    return data
+
+
+def check_keys(keys, allowed: set[str], where: str) -> None:
+    """Unknown keys are an error naming the first one and every allowed key."""
+    unknown = sorted(set(keys) - allowed)
+    if unknown:
+        raise SummarizerError(f"{where} has unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))}).")
+
+
 def load_preset(name_or_path: str) -> ModelPreset:
     """Read a preset by name (`models/<name>.yaml`) or by path to a YAML file."""
     path = find_preset(name_or_path)
     if path is None:
         known = ", ".join(preset_names()) or "none"
         raise SummarizerError(f"Model preset {name_or_path!r} not found (known presets: {known}).")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SummarizerError(f"Model preset {path} could not be read: {exc}".replace("\n", " ")) from exc
-    if not isinstance(data, dict):
-        raise SummarizerError(f"Model preset {path} must be a YAML mapping of settings.")
+    data = read_settings(path, "Model preset")
     if "model" not in data:
         raise SummarizerError(f"Model preset {path} has no 'model' key (use `model: null` for the embedded default).")
-    allowed = {f.name for f in dataclasses.fields(ModelPreset)} - {"name", "path"}
-    for key in data:
-        if key not in allowed:
-            raise SummarizerError(f"Model preset {path} has unknown key {key!r} (allowed: {', '.join(sorted(allowed))}).")
+    check_keys(data, {f.name for f in dataclasses.fields(ModelPreset)} - {"name", "path"}, f"Model preset {path}")
     if "languages" in data:
         langs = data["languages"]
         data["languages"] = tuple([langs] if isinstance(langs, str) else langs or ())

@@ -17,7 +17,7 @@ from pathlib import Path
 from accelerate import PartialState
 
 from summarizer import SummarizerError, archive, engine, fetch
-from summarizer.config import GenerationConfig
+from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
 from summarizer.prompt import OutputFormatError, build_prompt, parse_output, repair_prompt
 from summarizer.render import Entry, render_digest, render_index
@@ -131,12 +131,7 @@ def attempt_plan(st: Style, todo: list[Paper], records: dict, config: Generation
 
 def generation_config(lm: engine.LoadedModel, st: Style, overrides: dict) -> GenerationConfig:
     """The preset's generation settings, the style's token allowance, then the user's flags (in that order)."""
-    base = lm.generation if getattr(lm, "generation", None) else GenerationConfig()
-    base = dataclasses.replace(base, max_new_tokens=st.max_new_tokens)
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(GenerationConfig)}
-    if unknown:
-        raise SummarizerError(f"Unknown generation setting(s): {', '.join(sorted(unknown))}.")
-    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return override(dataclasses.replace(lm.generation, max_new_tokens=st.max_new_tokens), **overrides)
 
 
 def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:

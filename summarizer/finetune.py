@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from summarizer import SummarizerError, archive
+from summarizer.config import check_keys, read_settings
 from summarizer.styles import STYLES
 
 log = logging.getLogger(__name__)
@@ -54,17 +53,9 @@ class Recipe:
 def load_recipe(path: str | Path, **overrides) -> Recipe:
     """A commented YAML recipe → Recipe; CLI overrides (None = not given) win; unknown keys are an error."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SummarizerError(f"The recipe {path} cannot be read: {exc}".replace("\n", " ")) from None
-    if not isinstance(data, dict):
-        raise SummarizerError(f"The recipe {path} must be a YAML mapping of settings.")
+    data = read_settings(path, "The recipe")
     data.update({k: v for k, v in overrides.items() if v is not None})
-    allowed = {f.name for f in dataclasses.fields(Recipe)}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise SummarizerError(f"The recipe {path} has unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))}).")
+    check_keys(data, {f.name for f in dataclasses.fields(Recipe)}, f"The recipe {path}")
     data.setdefault("name", path.stem)
     if isinstance(data.get("lora_targets"), (list, str)):
         t = data["lora_targets"]
