@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,10 @@ def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool
                allow_pickle: bool = False) -> LoadedModel:
     """Load a model from one `--model` value: None (embedded default), a .gguf path, a local dir with
     safetensors, a preset name or YAML path (`models/*.yaml`), or a Hugging Face id (local cache when offline)."""
+    if not sys.stderr.isatty():  # transformers' per-tensor loading bars only clutter logs and CI output
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     if spec is not None:
         path = Path(spec).expanduser()
         if path.suffix == ".gguf" and not path.is_file():
