@@ -114,7 +114,9 @@ def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = 
         base = lm.preset.generation_config() if getattr(lm, "preset", None) else GenerationConfig()
         config = dataclasses.replace(base, max_new_tokens=max(STYLES[s].max_new_tokens for s in styles),
                                      progress=False)
-    prompts = [Prompt(key=r["id"], system=r["system"], user=r["user"], abstract=r["abstract"]) for r in rows]
+    # The same prompt as training and inference: the row's system/user turns and the style's reply prefill.
+    prompts = [Prompt(key=r["id"], system=r["system"], user=r["user"], abstract=r["abstract"],
+                      prefill=STYLES[r["style"]].prefill) for r in rows]
     started = time.perf_counter()
     gens = engine.generate(lm, prompts, config)
     wall = time.perf_counter() - started

@@ -125,3 +125,23 @@ def test_eval_errors_are_one_line(tiny_dataset, tmp_path):
         evaluate(None, tiny_dataset, style="zh-digest")
     result = CliRunner().invoke(app, ["eval", "--dataset", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "is not a dataset built by `summarizer dataset`" in result.output
+
+
+def test_eval_prompts_are_the_inference_prompts(tiny_dataset, monkeypatch):
+    """Eval generates through the engine with the style's reply prefill, exactly as the digest does."""
+    from types import SimpleNamespace
+
+    from summarizer import engine
+    from summarizer.evaluate import evaluate
+    from summarizer.styles import STYLES
+
+    seen = []
+
+    def fake_generate(lm, prompts, config, on_result=None):
+        seen.extend(prompts)
+        return [engine.Generation(p.key, p.prefill + " Lumen skips 90% of key blocks.", 5, 5, 0.1, False, True)
+                for p in prompts]
+
+    monkeypatch.setattr(engine, "generate", fake_generate)
+    evaluate(None, tiny_dataset, style="en-bullets", lm=SimpleNamespace(provenance={"model": "fake"}, preset=None))
+    assert seen and all(p.prefill == STYLES["en-bullets"].prefill for p in seen)
