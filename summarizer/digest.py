@@ -69,11 +69,13 @@ def digest(
 ) -> DigestResult:
     """Write `$SUMMARIZER_HOME/digests/<style>/<date>.md` (+ `.json`) for the day's papers, and refresh the index."""
     st = get_style(style)
-    papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
+    state = PartialState()
+    with state.main_process_first():  # under `accelerate launch` the others then read the day from the archive
+        papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
     md_path, json_path = digest_paths(date, style, home)
     lm = lm or engine.load_model(model)
     config = generation_config(lm, st, overrides or {})
-    main = PartialState().is_main_process
+    main = state.is_main_process
     warnings = style_warnings(st, lm)
     for w in warnings:
         log.warning("warning: %s", w)
