@@ -180,14 +180,13 @@ def digest(
     from summarizer import archive
     from summarizer.digest import digest as run_digest
     from summarizer.digest import get_style
-    from summarizer.engine import load_model
 
     try:
         archive.validate_date(date)
         get_style(style)
-        lm = load_model(model, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         result = run_digest(
-            date, style, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries, lm=lm,
+            date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
+            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
             overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens},
         )
     except SummarizerError as exc:

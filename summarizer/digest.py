@@ -64,6 +64,7 @@ def digest(
     arxiv: bool = True,
     retries: int = 2,
     overrides: dict | None = None,
+    load: dict | None = None,
     home: Path | None = None,
     lm: engine.LoadedModel | None = None,
 ) -> DigestResult:
@@ -73,7 +74,7 @@ def digest(
     with state.main_process_first():  # under `accelerate launch` the others then read the day from the archive
         papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
     md_path, json_path = digest_paths(date, style, home)
-    lm = lm or engine.load_model(model)
+    lm = lm or engine.load_model(model, **(load or {}))  # after the fetch: a bad day fails before a slow load
     config = generation_config(lm, st, overrides or {})
     main = state.is_main_process
     warnings = style_warnings(st, lm)
