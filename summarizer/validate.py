@@ -9,8 +9,17 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from summarizer.papers import Paper
+from summarizer.prompt import (
+    SCORE_RANGE,
+    OutputFormatError,
+    count_phrase,
+    parse_output,
+    parse_scores,
+    system_prompt,
+)
 from summarizer.styles import SCORE_LABELS, Style
 
 
@@ -41,6 +50,11 @@ def _texts(fields: dict, skip: tuple[str, ...] = ()) -> list[str]:
     return out
 
 
+def prose(fields: dict) -> str:
+    """All prose of a summary as one string (keywords and score reasons included)."""
+    return " ".join(_texts(fields))
+
+
 def _keyword_fields(style: Style) -> tuple[str, ...]:
     return tuple(f.name for f in style.fields if f.kind in ("keywords", "scores"))
 
@@ -62,7 +76,7 @@ def check_bullets(style: Style, fields: dict, paper: Paper) -> list[Problem]:
             continue
         if not f.min_items <= len(value) <= f.max_items:
             where = f"{f.marker}: has" if f.marker else "The reply has"
-            out.append(Problem("bullets", f"{where} {len(value)} bullet points; write {f.min_items} to {f.max_items}."))
+            out.append(Problem("bullets", f"{where} {len(value)} bullet points; write {count_phrase(f)}."))
     return out
 
 
@@ -77,7 +91,7 @@ def check_keywords(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         if f.kind != "keywords" or not isinstance(value, list) or not value:
             continue
         if not f.min_items <= len(value) <= f.max_items:
-            out.append(Problem("keywords", f"KEYWORDS: has {len(value)} items; write exactly {f.max_items}."))
+            out.append(Problem("keywords", f"{f.marker}: has {len(value)} items; write {count_phrase(f)}."))
         bad = [k for k in value if not KEYWORD.match(str(k))]
         if bad:
             out.append(Problem("keywords", f"Write each keyword as \"English (中文)\", not \"{bad[0]}\"."))
@@ -94,8 +108,9 @@ def check_scores(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         for key, label in SCORE_LABELS.items():
             item = value.get(key) if isinstance(value, dict) else None
             score = item.get("score") if isinstance(item, dict) else None
-            if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
-                out.append(Problem("scores", f"Give {label} an integer score from 1 to 5 (got {score!r})."))
+            lo, hi = SCORE_RANGE
+            if not isinstance(score, int) or isinstance(score, bool) or not lo <= score <= hi:
+                out.append(Problem("scores", f"Give {label} an integer score from {lo} to {hi} (got {score!r})."))
             elif not str(item.get("reason", "")).strip():
                 out.append(Problem("scores", f"Give {label} a one-sentence reason after the score."))
     return out
@@ -220,18 +235,106 @@ SUMMARY_WORDS = set(
 )
 
 
+def _source_words(paper: Paper) -> tuple[set[str], set[str]]:
+    """(lower-case Latin words, their 5-letter stems) of the title and abstract."""
+    words = set(re.findall(r"[a-z][a-z0-9]*", f"{paper.title} {paper.abstract}".lower()))
+    return words, {w[:STEM] for w in words if len(w) >= 4}
+
+
+STEM = 5  # letters compared: "compress", "compression" and "compressed" share "compr" (a stemmer would be overkill)
+GROUNDED_MIN = 0.5  # "most" words grounded; honest summaries measured 0.7-1.0 here, copies of the old example < 0.3
+LATIN_MIN_WORDS = 4  # fewer Latin words in CJK prose than this say too little to judge (a name or two)
+
+
+def _grounded(word: str, words: set[str], stems: set[str]) -> bool:
+    return word in words or (len(word) >= 4 and word[:STEM] in stems)
+
+
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
-    """English prose only: most content words come from the title or abstract (catches invented content)."""
-    if style.language != "en" or not paper.abstract:
+    """Most content words (English prose) or most Latin-script terms (Chinese/Korean prose: method names, datasets,
+    acronyms, the keywords' English halves) come from the title or abstract: a summary of another paper fails."""
+    if not paper.abstract or style.kind == "translate":
         return []
-    stems = {w[:5] for w in re.findall(r"[a-z]{4,}", f"{paper.title} {paper.abstract}".lower())}
-    words = [w for w in re.findall(r"[a-z]{4,}", " ".join(_texts(fields)).lower()) if w not in SUMMARY_WORDS]
-    if len(words) < 5:
-        return []
-    share = sum(w[:5] in stems for w in words) / len(words)
-    if share < 0.5:
-        return [Problem("grounding", f"Stay with the abstract: only {share:.0%} of the content words come from it.")]
+    words, stems = _source_words(paper)
+    text = prose(fields).lower()
+    if style.language == "en":
+        found = [w for w in re.findall(r"[a-z]{4,}", text) if w not in SUMMARY_WORDS]
+        if len(found) < 5:  # too short to judge
+            return []
+        what = "content words"
+    else:
+        found = [w for w in re.findall(r"[a-z][a-z0-9]*", text) if w not in SUMMARY_WORDS and len(w) >= 2]
+        if len(found) < LATIN_MIN_WORDS:
+            return []
+        what = "English terms"
+    share = sum(_grounded(w, words, stems) for w in found) / len(found)
+    if share < GROUNDED_MIN:
+        missing = next(w for w in found if not _grounded(w, words, stems))
+        return [Problem("grounding", f"Write about this paper: only {share:.0%} of the {what} come from its abstract "
+                                     f"(\"{missing}\" does not).")]
     return []
+
+
+# ---- copies: of the prompt's fixed text or the style's example, and of another paper's summary
+
+SHINGLE_TOKEN = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff\u3400-\u4dbf]|[\uac00-\ud7a3]")
+SHINGLE = 4  # tokens per shingle: 4 Latin words, or 4 CJK characters / Hangul syllables (a short phrase)
+COPY_SHARE = 0.3  # replies sharing this much with the prompt were copies (0.6-1.0 measured); honest ones < 0.1
+DUPLICATE = 0.5  # two summaries sharing this much (of the shorter) are one text; different papers measured < 0.25
+
+
+def shingles(text: str) -> set[tuple[str, ...]]:
+    """Overlapping runs of SHINGLE tokens (Latin words, single CJK characters or Hangul syllables), lower-cased."""
+    tokens = SHINGLE_TOKEN.findall(text.lower())
+    return {tuple(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+
+
+def similarity(a: str, b: str) -> float:
+    """Shared shingles over the shorter text's shingles: 1.0 when one text is contained in the other."""
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / min(len(sa), len(sb)) if sa and sb else 0.0
+
+
+@lru_cache(maxsize=32)
+def _fixed(style: Style) -> frozenset:
+    """Shingles of every fixed text of the style: system prompt (layout skeleton included), user turn, example."""
+    return frozenset(shingles(f"{system_prompt(style)} {style.user} {style.example}"))
+
+
+SEGMENT_COPY = 0.6  # one sentence, item or reason this much from the example/prompt is a copied line (e.g. a score
+# reason "适合关注高效视觉模型的读者" taken from the example for a paper on agents); honest lines measured < 0.3
+SEGMENT_MIN = 4  # shingles a line needs before it is judged alone (short terms recur honestly)
+
+
+def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
+    """The reply does not reuse the prompt's fixed text or the style's example, as a whole or line by line
+    (phrases also in the paper's own title or abstract do not count)."""
+    fixed = _fixed(style) - shingles(f"{paper.title} {paper.abstract}")
+    reply = shingles(prose(fields))
+    if not reply:
+        return []
+    share = len(reply & fixed) / len(reply)
+    if share >= COPY_SHARE:
+        return [Problem("copy", f"Write about this paper's own abstract: {share:.0%} of the reply repeats the "
+                                "prompt's layout text or example.")]
+    for text in _texts(fields):
+        line = shingles(text)
+        if len(line) >= SEGMENT_MIN and len(line & fixed) / len(line) >= SEGMENT_COPY:
+            return [Problem("copy", f"Write about this paper: \"{text.strip()[:40]}\" repeats the prompt's example.")]
+    return []
+
+
+def duplicates(summaries: dict[str, str]) -> dict[str, Problem]:
+    """Papers whose summary is nearly the same as another paper's summary in the same digest: both are named."""
+    ids = list(summaries)
+    out: dict[str, Problem] = {}
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            if similarity(summaries[a], summaries[b]) >= DUPLICATE:
+                for x, y in ((a, b), (b, a)):
+                    out.setdefault(x, Problem("duplicate", f"This summary is nearly the same as the one for paper {y}; "
+                                                           "write about this paper's own abstract."))
+    return out
 
 
 def check_length(style: Style, fields: dict, paper: Paper) -> list[Problem]:
@@ -250,6 +353,30 @@ def check_length(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     return []
 
 
+ANCHOR = re.compile(r"\b[A-Za-z]*[A-Z][a-z]*[A-Z0-9][\w-]*")  # acronyms and CamelCase names translations keep (LLM, GPT-4)
+
+
+def check_coverage(style: Style, fields: dict, paper: Paper) -> list[Problem]:
+    """Translations: every number of the abstract is kept, and the end of the abstract is translated too (a
+    translation that stops after the first sentences can still pass the length rule)."""
+    if style.kind != "translate" or not paper.abstract:
+        return []
+    text = prose(fields)
+    if not text:
+        return []
+    kept = numbers(text)
+    missing = [raw for raw, unit in NUMBER.findall(URL.sub(" ", paper.abstract)) if not numbers(raw + unit) & kept]
+    if missing:
+        return [Problem("coverage", f"Translate the whole abstract, keeping every number ({missing[0]} is missing).")]
+    sentences = [s for s in SENTENCE.findall(paper.abstract) if s.strip()]
+    tail = " ".join(sentences[len(sentences) - max(1, len(sentences) // 3):])
+    anchors = set(ANCHOR.findall(URL.sub(" ", tail)))
+    if anchors and not any(a.lower() in text.lower() for a in anchors):
+        return [Problem("coverage", "Translate the whole abstract: its last sentences (with "
+                                    f"{sorted(anchors)[0]}) are missing.")]
+    return []
+
+
 RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
     "required": check_required,
     "bullets": check_bullets,
@@ -260,10 +387,94 @@ RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
     "repetition": check_repetition,
     "numbers": check_numbers,
     "grounding": check_grounding,
+    "copy": check_copy,
     "length": check_length,
+    "coverage": check_coverage,
 }
+
+
+REVERSED_KEYWORD = re.compile(r"^([^()（）A-Za-z]*[\u4e00-\u9fff][^()（）A-Za-z]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
+FIRST_SENTENCE = re.compile(r".+?(?:[。！？!?]|\.(?=\s|$))")  # "91.5%" is not a sentence end; "。" and ". " are
+LIST_SEPARATOR = re.compile(r"[，、；;]|,\s")  # "a, b, c" / "甲、乙、丙": a list written on one line
+
+
+def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
+    """Layout problems no model is needed for, fixed: (fields, one note per repair for the sidecar).
+
+    A list written on one line is split; repeated items are dropped; a list or keyword field with too many items keeps the first max_items, keywords
+    preferring well-shaped ones whose English half is in the abstract; score lines written inside another list
+    (SCORES: marker forgotten) move to the scores field. Content (language, numbers, grounding) is never touched.
+    """
+    fields = {k: ({s: dict(v) for s, v in val.items()} if isinstance(val, dict) else val) for k, val in fields.items()}
+    notes: list[str] = []
+    words, stems = _source_words(paper)
+    for f in style.fields:
+        if f.kind == "scores" and not fields.get(f.name):
+            for other in style.fields:
+                items = fields.get(other.name)
+                if other.kind in ("list", "keywords") and isinstance(items, list):
+                    found = parse_scores("\n".join(i for i in items if parse_scores(i)))
+                    if len(found) == len(SCORE_LABELS):
+                        fields[f.name] = found
+                        fields[other.name] = [i for i in items if not parse_scores(i)]
+                        notes.append(f"{f.marker}: moved from {other.marker}:")
+                        break
+    for f in style.fields:
+        value = fields.get(f.name)
+        if f.kind == "scores" and isinstance(value, dict):  # a reason is one sentence: a runaway one is cut there
+            for item in value.values():
+                first = FIRST_SENTENCE.match(str(item.get("reason", "")).strip())
+                if first and first.group(0).strip() != str(item.get("reason", "")).strip():
+                    item["reason"] = first.group(0).strip()
+                    notes.append(f"{f.marker}: a reason cut to its first sentence")
+    for f in style.fields:
+        items = fields.get(f.name)
+        if f.kind not in ("list", "keywords") or not isinstance(items, list):
+            continue
+        if len(items) == 1 and f.min_items >= 2 and len(parts := [x.strip() for x in LIST_SEPARATOR.split(items[0])
+                                                                  if x.strip()]) >= f.min_items:
+            notes.append(f"{f.marker or f.name}: one line split into {len(parts)} items")
+            fields[f.name] = items = parts
+        if f.kind == "keywords":  # "中文 (English)" is the shape turned round: turn it back
+            swapped = [f"{m.group(2).strip()} ({m.group(1).strip()})" if (m := REVERSED_KEYWORD.match(k)) else k
+                       for k in items]
+            if swapped != items:
+                notes.append(f"{f.marker}: {sum(a != b for a, b in zip(swapped, items, strict=True))} keywords "
+                             "turned to \"English (中文)\"")
+                fields[f.name] = items = swapped
+        unique = list(dict.fromkeys(items))
+        if f.kind == "keywords" and len(unique) > f.max_items:
+            def rank(k: str) -> int:  # 0: shaped and grounded, 1: shaped, 2: neither; stable within a rank
+                m = KEYWORD.match(k)
+                if not m:
+                    return 2
+                en = re.findall(r"[a-z][a-z0-9]*", m.group("en").lower())
+                return 0 if en and all(_grounded(w, words, stems) for w in en) else 1
+            keep = set(sorted(range(len(unique)), key=lambda i: (rank(unique[i]), i))[: f.max_items])
+            unique = [k for i, k in enumerate(unique) if i in keep]
+        unique = unique[: f.max_items] if f.max_items else unique
+        if len(unique) != len(items):
+            notes.append(f"{f.marker or f.name}: kept {len(unique)} of {len(items)} items")
+            fields[f.name] = unique
+    return fields, notes
 
 
 def validate(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     """Every rule's problems, in RULES order; empty means valid."""
     return [p for check in RULES.values() for p in check(style, fields, paper)]
+
+
+@dataclass(frozen=True)
+class Checked:
+    fields: dict | None  # parsed and repaired fields; None when the reply has none of the style's layout
+    repairs: list[str]  # layout repairs made (see repair)
+    problems: list[Problem]  # empty: valid; a reply without layout has one "format" problem
+
+
+def check_reply(style: Style, text: str, paper: Paper) -> Checked:
+    """A model's raw reply → parse, repair the layout, validate: the one verdict the digest and eval share."""
+    try:
+        fields, repairs = repair(style, parse_output(style, text), paper)
+    except OutputFormatError as exc:
+        return Checked(None, [], [Problem("format", str(exc))])
+    return Checked(fields, repairs, validate(style, fields, paper))

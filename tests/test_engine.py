@@ -80,12 +80,16 @@ def test_plan_batches_invariants(seed):
 
 
 def test_chat_text_is_the_template_with_generation_prompt(tiny):
-    text = chat_text(tiny, prompt("p1", "An abstract."))
+    text = chat_text(tiny.tokenizer, prompt("p1", "An abstract."))
     assert text == (
         f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n"
         "Summarize this abstract:\nAn abstract.\nAnswer in one sentence.<|im_end|>\n<|im_start|>assistant\n"
     )
-    assert chat_text(tiny.tokenizer, prompt("p1", "X"), abstract="Y") == chat_text(tiny, prompt("p1", "Y"))
+    assert chat_text(tiny.tokenizer, prompt("p1", "X"), abstract="Y") == chat_text(tiny.tokenizer, prompt("p1", "Y"))
+    shot = chat_text(tiny.tokenizer, prompt("p1", "Y", shots=(("An example.", "- Its reply."),), prefill="-"))
+    assert shot == text.replace("An abstract.", "Y").replace(
+        "<|im_start|>user\n", "<|im_start|>user\nAn example.<|im_end|>\n<|im_start|>assistant\n- Its reply.<|im_end|>\n"
+        "<|im_start|>user\n", 1) + "-"
 
 
 def test_order_preserved_across_buckets_and_on_result(tiny):
@@ -98,7 +102,7 @@ def test_order_preserved_across_buckets_and_on_result(tiny):
     assert all(gens[i] is g for i, g in seen)
     assert [i for i, _ in seen] != list(range(9))  # it really ran in length buckets, not input order
     for p, g in zip(prompts, gens, strict=True):
-        assert g.prompt_tokens == len(tiny.tokenizer(chat_text(tiny, p), add_special_tokens=False)["input_ids"])
+        assert g.prompt_tokens == len(tiny.tokenizer(chat_text(tiny.tokenizer, p), add_special_tokens=False)["input_ids"])
         assert 1 <= g.completion_tokens <= 6 and g.seconds > 0 and not g.truncated
 
 
@@ -109,6 +113,19 @@ def test_batch_of_one_equals_batch_of_n_under_greedy(tiny):
     assert [(g.text, g.completion_tokens, g.finished) for g in one] == [
         (g.text, g.completion_tokens, g.finished) for g in many
     ]
+
+
+def test_stop_strings_end_a_row_where_they_occur_and_the_rest_of_the_batch_goes_on(tiny):
+    prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(3, seed=4))]
+    free = generate(tiny, prompts, GenerationConfig(max_new_tokens=16))
+    stop = free[0].text[5:8]  # greedy text of row 0 holds it: the same prompts must stop there
+    cut = generate(tiny, prompts, GenerationConfig(max_new_tokens=16, stop_strings=(stop,)))
+    first = free[0].text.find(stop) + len(stop)
+    assert cut[0].text == free[0].text[:first].strip() and cut[0].finished
+    assert cut[0].completion_tokens < free[0].completion_tokens
+    for f, c in zip(free[1:], cut[1:], strict=True):  # rows that never write it are untouched
+        if stop not in f.text:
+            assert (c.text, c.completion_tokens) == (f.text, f.completion_tokens)
 
 
 def test_completion_count_stops_at_first_eos_even_though_pad_is_eos(tiny, monkeypatch):
@@ -212,7 +229,10 @@ def test_seq2seq_translator_path(marian):
     assert marian.kind == "seq2seq" and marian.provenance["kind"] == "seq2seq"
     ps = [Prompt(key=f"t{i}", system="ignored by translators", user="{abstract}", abstract=a, target_lang="ko")
           for i, a in enumerate(abstracts(5, seed=4))]
-    assert chat_text(marian, ps[0]) == ps[0].abstract
+    from summarizer.engine import _encode
+
+    seen = marian.tokenizer.decode(_encode(marian, ps[0]), skip_special_tokens=True)
+    assert seen.split() == ps[0].abstract.split()  # translators get the bare abstract: no template, no system
     one = generate(marian, ps, GenerationConfig(max_new_tokens=8, batch_size=1))
     many = generate(marian, ps, GenerationConfig(max_new_tokens=8, batch_size=5))
     assert [g.key for g in many] == [p.key for p in ps]

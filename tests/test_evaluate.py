@@ -84,10 +84,13 @@ def short_rows(n: int) -> list[dict]:
     from summarizer.prompt import format_output
     from summarizer.styles import STYLES
 
+    from summarizer.prompt import build_prompt
+
     fields = {"bullets": ["Lumen skips 90% of key blocks.", "It is 3 times faster.", "Tested on 2 benchmarks."]}
     st = STYLES["en-bullets"]
+    prompt = build_prompt(st, PAPER)
     return [{"id": f"2403.{i:05d}", "style": "en-bullets", "title": "Lumen", "date": "2024-03-05", "prompt": "",
-             "system": "Write 3 bullets.", "user": "<abstract>\n{abstract}\n</abstract>", "abstract": PAPER.abstract,
+             "system": prompt.system, "user": prompt.user, "abstract": PAPER.abstract,
              "completion": format_output(st, fields), "reference": reference_text(st, fields),
              "fields": json.dumps(fields), "source": f"t.md#{i}"} for i in range(n)]
 
@@ -128,11 +131,10 @@ def test_eval_errors_are_one_line(tiny_dataset, tmp_path):
 
 
 def test_eval_prompts_are_the_inference_prompts(tiny_dataset, monkeypatch):
-    """Eval generates through the engine with the style's reply prefill, exactly as the digest does."""
-    from types import SimpleNamespace
-
+    """Eval generates through the engine with the digest's prompt: its instructions and the style's reply prefill."""
     from summarizer import engine
     from summarizer.evaluate import evaluate
+    from summarizer.prompt import system_prompt
     from summarizer.styles import STYLES
 
     seen = []
@@ -143,5 +145,7 @@ def test_eval_prompts_are_the_inference_prompts(tiny_dataset, monkeypatch):
                 for p in prompts]
 
     monkeypatch.setattr(engine, "generate", fake_generate)
-    evaluate(None, tiny_dataset, style="en-bullets", lm=SimpleNamespace(provenance={"model": "fake"}, preset=None))
-    assert seen and all(p.prefill == STYLES["en-bullets"].prefill for p in seen)
+    lm = engine.LoadedModel(model=None, tokenizer=None, kind="causal", provenance={"model": "fake"})
+    evaluate(None, tiny_dataset, style="en-bullets", lm=lm)
+    style = STYLES["en-bullets"]
+    assert seen and all(p.prefill == style.prefill and p.system == system_prompt(style) for p in seen)

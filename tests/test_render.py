@@ -44,8 +44,9 @@ def entries(style: str) -> list[Entry]:
 def test_golden_markdown(style):
     page = render_digest(STYLES[style], DATE, entries(style))
     golden = GOLDEN / f"{style}.md"
-    if os.environ.get("UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN"):  # rewrite, then fail: a run that updates goldens never passes
         golden.write_text(page, encoding="utf-8")
+        pytest.fail(f"{golden.name} rewritten; review the diff and run again without UPDATE_GOLDEN.")
     assert page == golden.read_text(encoding="utf-8")
 
 

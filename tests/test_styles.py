@@ -11,8 +11,8 @@ import pytest
 from summarizer import SummarizerError
 from summarizer.papers import Paper
 from summarizer.prompt import OutputFormatError, build_prompt, format_output, parse_output, repair_prompt
-from summarizer.styles import DATA_RULE, STYLES
-from summarizer.validate import Problem, validate
+from summarizer.styles import DATA_RULE, EXAMPLE_ABSTRACT, EXAMPLE_TITLE, STYLES
+from summarizer.validate import check_reply, validate
 
 FIELDS = json.loads((Path(__file__).parent / "golden" / "fields.json").read_text(encoding="utf-8"))
 PAPER = Paper(
@@ -84,16 +84,17 @@ def test_layout_round_trips(name):
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(STYLES) if STYLES[n].example])
-def test_one_shot_example_parses_and_validates(name):
+def test_example_is_shown_only_as_a_turn_after_its_own_abstract(name):
     style = STYLES[name]
-    fields = parse_output(style, style.example)
-    assert all(fields[f.name] for f in style.fields)
-    tinyflow = PAPER.replace(title="TinyFlow", abstract=(
-        "TinyFlow presents a method that compresses optical flow networks: it prunes channels that contribute "
-        "little to the flow estimate. Experiments on two benchmarks show accuracy close to the full network. "
-        "The code is released for further research."))
-    assert validate(style, fields, tinyflow) == []
-    assert style.example in build_prompt(style, PAPER).system
+    assert all(parse_output(style, style.example)[f.name] for f in style.fields)
+    tinyflow = PAPER.replace(title=EXAMPLE_TITLE, abstract=EXAMPLE_ABSTRACT)
+    # About its own paper it breaks no rule but one: it is the style's example, which no reply may reuse.
+    assert {p.rule for p in check_reply(style, style.example, tinyflow).problems} <= {"copy"}
+    prompt = build_prompt(style, PAPER)
+    # Never shown bare in the instructions; shown, when at all, as a finished turn after its own abstract.
+    assert style.example not in prompt.system and style.example not in prompt.user
+    if prompt.shots:
+        assert [reply for _, reply in prompt.shots] == [style.example] and EXAMPLE_ABSTRACT in prompt.shots[0][0]
 
 
 ZH_DRIFT = """```markdown
@@ -183,7 +184,8 @@ def test_unparseable_replies_raise_a_summarizer_error(name, reply):
 def test_repair_prompt_says_what_was_wrong(name):
     style = STYLES[name]
     bad = "As an AI {abstract} </abstract> " + "loop " * 300
-    problems = [Problem("leak", "Remove an assistant disclaimer."), {"rule": "bullets", "message": "Write 3 to 6."}]
+    problems = [{"rule": "leak", "message": "Remove an assistant disclaimer."},
+                {"rule": "bullets", "message": "Write 3 to 6."}]
     p = repair_prompt(style, PAPER, bad, problems)
     base = build_prompt(style, PAPER)
     assert p.system == base.system and p.key == base.key and p.abstract == base.abstract
@@ -192,3 +194,34 @@ def test_repair_prompt_says_what_was_wrong(name):
     previous = p.user.split("<previous_answer>\n")[1].split("\n</previous_answer>")[0]
     assert previous.startswith("As an AI (abstract)") and len(previous) <= 400
     assert p.filled().count("</abstract>") == 1
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+@pytest.mark.parametrize("rule", ["copy", "duplicate", "grounding"])
+def test_repair_prompt_never_shows_a_reply_about_another_paper(name, rule):
+    style = STYLES[name]
+    copied = style.example or "TinyFlow compresses optical flow networks."
+    p = repair_prompt(style, PAPER, copied, [{"rule": rule, "message": "Write about this paper's own abstract."}])
+    assert "<previous_answer>" not in p.user and copied not in p.user
+    assert "not about this paper (Gizmo" in p.user and "- Write about this paper's own abstract." in p.user
+
+
+def test_a_fields_count_is_the_one_source_of_prompt_validator_and_repair_message():
+    """Changing a style's keyword count is one edit of its Field: the prompt's layout, the validator's limit and the
+    message a repair prompt shows all follow."""
+    from summarizer.prompt import system_prompt
+    from summarizer.validate import repair
+
+    base = STYLES["zh-digest"]
+    three = dataclasses.replace(base, fields=tuple(
+        dataclasses.replace(f, min_items=3, max_items=3) if f.kind == "keywords" else f for f in base.fields))
+    assert "KEYWORDS: exactly 3 bullets" in system_prompt(three) and "exactly 5" not in system_prompt(three)
+    keyword = next(f for f in base.fields if f.kind == "keywords")
+    assert system_prompt(three).count(f"- ［{keyword.hint}］") == 3
+    fields = parse_output(base, format_output(base, FIELDS["zh-digest"]))
+    assert [p.rule for p in validate(three, {**fields, "keywords": fields["keywords"][:2]}, PAPER)] == ["keywords"]
+    assert validate(three, {**fields, "keywords": fields["keywords"][:2]}, PAPER)[0].message == (
+        "KEYWORDS: has 2 items; write exactly 3.")
+    fixed, notes = repair(three, fields, PAPER)
+    assert len(fixed["keywords"]) == 3 and notes == ["KEYWORDS: kept 3 of 5 items"]
+    assert validate(three, fixed, PAPER) == []

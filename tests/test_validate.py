@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from summarizer.papers import Paper
+from summarizer.prompt import format_output, parse_output
 from summarizer.styles import STYLES
-from summarizer.validate import RULES, numbers, script_share, validate
+from summarizer.validate import RULES, duplicates, numbers, prose, repair, script_share, similarity, validate
 
 FIELDS = json.loads((Path(__file__).parent / "golden" / "fields.json").read_text(encoding="utf-8"))
 PAPER = Paper(
@@ -27,7 +28,7 @@ def rules(style, fields, paper=PAPER) -> list[str]:
 
 def test_rule_names_are_stable():
     assert list(RULES) == ["required", "bullets", "keywords", "scores", "language", "leak", "repetition",
-                           "numbers", "grounding", "length"]
+                           "numbers", "grounding", "copy", "length", "coverage"]
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
@@ -191,8 +192,114 @@ def test_english_prose_is_grounded_in_the_abstract(bullets, ok):
     assert ("grounding" not in rules(EN, {"bullets": bullets})) is ok
 
 
-def test_grounding_skips_other_languages():
-    assert "grounding" not in rules(KO, {"bullets": ["양자 정원은 궤도에서 토마토 수확을 늘립니다."] * 3})
+def test_korean_prose_without_latin_terms_is_not_judged_by_grounding():
+    assert "grounding" not in rules(KO, {"bullets": ["양자 정원은 궤도에서 토마토 수확을 늘립니다.", "둘", "셋"]})
+
+
+@pytest.mark.parametrize("style, fields, ok", [
+    (ZH, {**FIELDS["zh-digest"], "work": "本文提出Gizmo基准，用小型CNN统计罐中弹珠数量。"}, True),
+    (ZH, {**FIELDS["zh-digest"], "work": "本文提出TinyFlow，通过Channel Pruning压缩Optical Flow网络，用于Mobile部署。",
+          "keywords": ["Optical Flow (光流)", "Network Pruning (网络剪枝)", "Model Compression (模型压缩)",
+                       "Channel Selection (通道选择)", "Mobile Deployment (移动端部署)"]}, False),
+    (KO, {"bullets": ["Gizmo는 CNN으로 구슬을 세는 벤치마크입니다.", "합성 이미지를 사용합니다.", "코드는 공개됩니다."]}, True),
+    (KO, {"bullets": ["TinyFlow는 Optical Flow 네트워크를 압축합니다.", "Channel Pruning을 씁니다.",
+                      "Mobile Deployment에 적합합니다."]}, False),
+])
+def test_latin_terms_in_chinese_and_korean_prose_come_from_the_abstract(style, fields, ok):
+    assert ("grounding" not in rules(style, fields)) is ok
+
+
+UNRELATED = Paper(id="2503.00009", title="Sparse Routers for Speech Translation", date="2025-03-04", abstract=(
+    "We study sparse mixture-of-experts routers for speech translation. A router trained with load balancing loss "
+    "reaches 27.4 BLEU on MuST-C, while dense baselines reach 25.1 BLEU at twice the compute."))
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_the_styles_example_returned_for_an_unrelated_abstract_is_rejected(name):
+    """The failure a 0.5B model showed: the prompt's example (or, for translations, another abstract's
+    translation) with the paper's title swapped in. It must never pass."""
+    style = STYLES[name]
+    reply = style.example.replace("TinyFlow", "Sparse Routers") if style.example else format_output(style, FIELDS[name])
+    found = set(rules(style, parse_output(style, reply), UNRELATED))
+    assert found & {"copy", "grounding", "numbers", "coverage"}, found
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_one_reply_for_two_papers_rejects_both(name):
+    reply = prose(FIELDS[name])
+    found = duplicates({"2503.00001": reply, "2503.00002": reply, "2503.00003": prose(FIELDS["en-bullets"])})
+    assert set(found) == {"2503.00001", "2503.00002"} or name == "en-bullets"
+    assert all(p.rule == "duplicate" for p in found.values())
+
+
+def test_different_papers_summaries_are_not_duplicates():
+    zh_a = "本文提出Gizmo基准，包含1,200张合成图像，小型CNN达到91.5%的准确率。"
+    zh_b = "本文研究语音翻译中的稀疏专家路由，在MuST-C上达到27.4 BLEU，计算量为稠密模型的一半。"
+    assert similarity(zh_a, zh_b) < 0.25 and duplicates({"a": zh_a, "b": zh_b}) == {}
+
+
+def test_copying_the_layout_skeleton_is_a_copy():
+    from summarizer.prompt import system_prompt
+    skeleton = system_prompt(ZH).split("never copy it.\n")[1].split("\nHIGHLIGHTS: 1 to")[0]
+    fields = parse_output(ZH, skeleton.replace("［1-5］", "4"))
+    assert "copy" in rules(ZH, fields)
+    assert "copy" not in rules(ZH, FIELDS["zh-digest"])
+
+
+@pytest.mark.parametrize("name", ["zh-translate", "ko-translate"])
+def test_translation_keeps_every_number_and_the_end(name):
+    style = STYLES[name]
+    full = FIELDS[name]["translation"]
+    assert "coverage" not in rules(style, {"translation": full})
+    first_sentence = full.split("。" if name == "zh-translate" else ". ")[0]
+    assert "coverage" in rules(style, {"translation": first_sentence})
+    assert "coverage" in rules(style, {"translation": full.replace("7M", "")})
+
+
+def test_layout_repair_keeps_the_first_grounded_keywords_and_moves_stray_scores():
+    twelve = ["Deep Learning (深度学习)", "Gizmo (Gizmo基准)", "Counting (计数)", "模型压缩（模型压缩）",
+              "Benchmark (基准)", "Jar Images (罐子图像)", "CNN (卷积神经网络)", "Marbles (弹珠)",
+              "Model Training (模型训练)", "Accuracy (准确率)", "Synthetic Data (合成数据)", "Vision (视觉)"]
+    scores = ["实用性: 4 - 基准可直接使用。", "创新性: 3 - 任务新颖。", "推荐度: 4 - 值得一读。"]
+    fields = {**FIELDS["zh-digest"], "keywords": twelve + scores, "scores": {},
+              "highlights": ["Gizmo包含合成图像。"] * 2 + [f"亮点{i}。" for i in range(6)]}
+    fixed, notes = repair(ZH, fields, PAPER)
+    assert fixed["keywords"] == ["Gizmo (Gizmo基准)", "Counting (计数)", "Benchmark (基准)", "Jar Images (罐子图像)",
+                                 "CNN (卷积神经网络)"]
+    assert set(fixed["scores"]) == {"practicality", "novelty", "recommendation"}
+    assert fixed["highlights"] == ["Gizmo包含合成图像。"] + [f"亮点{i}。" for i in range(4)]
+    assert notes == ["SCORES: moved from KEYWORDS:", "HIGHLIGHTS: kept 5 of 8 items", "KEYWORDS: kept 5 of 12 items"]
+    assert {"keywords", "bullets", "scores"}.isdisjoint(rules(ZH, fixed))
+
+
+def test_layout_repair_splits_a_list_written_on_one_line():
+    fields = {**FIELDS["zh-digest"], "keywords": [", ".join(FIELDS["zh-digest"]["keywords"])]}
+    fixed, notes = repair(ZH, fields, PAPER)
+    assert fixed["keywords"] == FIELDS["zh-digest"]["keywords"] and notes == ["KEYWORDS: one line split into 5 items"]
+    tags = repair(STYLES["zh-notes"], {**FIELDS["zh-notes"], "tags": ["计数、基准、合成数据"]}, PAPER)[0]["tags"]
+    assert tags == ["计数", "基准", "合成数据"]
+
+
+def test_layout_repair_turns_reversed_keywords_round():
+    reversed_ = ["计数 (Counting)", "基准（Benchmark）", "Gizmo (Gizmo基准)", "卷积神经网络 (CNN)", "合成数据 (synthetic data)"]
+    fixed, notes = repair(ZH, {**FIELDS["zh-digest"], "keywords": reversed_}, PAPER)
+    assert fixed["keywords"] == ["Counting (计数)", "Benchmark (基准)", "Gizmo (Gizmo基准)", "CNN (卷积神经网络)",
+                                 "synthetic data (合成数据)"]
+    assert notes == ['KEYWORDS: 4 keywords turned to "English (中文)"'] and "keywords" not in rules(ZH, fixed)
+
+
+def test_one_copied_line_is_a_copy():
+    scores = {**FIELDS["zh-digest"]["scores"], "recommendation": {"score": 4, "reason": "适合关注高效视觉模型的读者。"}}
+    assert "copy" in rules(ZH, {**FIELDS["zh-digest"], "scores": scores})
+    assert "copy" in rules(KO, {"bullets": ["Gizmo는 구슬을 세는 벤치마크입니다.", "합성 이미지를 사용합니다.",
+                                            "후속 연구를 위해 코드를 공개합니다."]})
+
+
+def test_layout_repair_never_touches_content():
+    fields = {**FIELDS["zh-digest"], "work": "This paragraph is in English, about 42 invented things."}
+    fixed, notes = repair(ZH, fields, PAPER)
+    assert fixed == fields and notes == [] and {"language", "numbers"} <= set(rules(ZH, fixed))
+    assert repair(ZH, {**FIELDS["zh-digest"], "keywords": FIELDS["zh-digest"]["keywords"][:3]}, PAPER)[1] == []
 
 
 def test_length_rule_ignores_summaries():

@@ -1,0 +1,82 @@
+"""Measure validity per style on real days: one model load, a digest per (style, day), one table.
+
+    .venv/bin/python scripts/validity.py --model qwen2.5-coder-0.5b --styles zh-digest,ko-bullets \
+        --limit 10 feeds/hf-daily-2025-10-26.xml feeds/hf-daily-2025-12-14.xml
+
+Each digest runs in a throw-away SUMMARIZER_HOME, so nothing is reused between runs. Besides the validator's verdict
+it audits the valid summaries itself: how many still look like the style's example or another paper's summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from summarizer.digest import digest  # noqa: E402
+from summarizer.engine import load_model  # noqa: E402
+from summarizer.prompt import parse_output  # noqa: E402
+from summarizer.styles import STYLES  # noqa: E402
+from summarizer.validate import prose, similarity  # noqa: E402
+
+DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
+AUDIT = 0.5  # a valid summary this similar to the example or another summary is counted as a copy in the table
+
+
+def audit(style_name: str, records: dict) -> tuple[int, int]:
+    """(valid summaries similar to the style's example, valid summaries similar to another valid summary)."""
+    style = STYLES[style_name]
+    texts = {pid: prose(r["fields"]) for pid, r in records.items() if r.get("fields") and not r["problems"]}
+    example = prose(parse_output(style, style.example)) if style.example else ""
+    copies = sum(1 for t in texts.values() if example and similarity(t, example) >= AUDIT)
+    dups = sum(1 for a, t in texts.items() if any(similarity(t, u) >= AUDIT for b, u in texts.items() if b != a))
+    return copies, dups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("feeds", nargs="+", type=Path, help="feed files named with their day (YYYY-MM-DD)")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--styles", default=",".join(STYLES))
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None, help="append one JSON line per (style, day) here")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    lm = load_model(args.model)
+    print(f"model loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+    print("| style | day | papers | valid | first pass valid | repaired | failing rules | copies of example | "
+          "copies of another paper | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    for style in args.styles.split(","):
+        for feed in args.feeds:
+            date = DAY.search(feed.name).group(1)
+            t = time.perf_counter()
+            with tempfile.TemporaryDirectory() as home:
+                res = digest(date, style, source=str(feed), limit=args.limit, arxiv=False, retries=args.retries,
+                             home=Path(home), lm=lm)
+                records = json.loads(res.sidecar.read_text(encoding="utf-8"))["records"]
+            seconds = time.perf_counter() - t
+            first = sum(1 for r in records.values() if r["attempt"] == 0 and not r["problems"])
+            repaired = sum(1 for r in records.values() if r.get("repairs") and not r["problems"])
+            rules = Counter(p["rule"] for r in records.values() for p in r["problems"])
+            copies, dups = audit(style, records)
+            fails = ", ".join(f"{k} {v}" for k, v in sorted(rules.items())) or "-"
+            print(f"| {style} | {date} | {res.papers} | {res.valid} | {first} | {repaired} | {fails} | {copies} | "
+                  f"{dups} | {seconds:.0f} |", flush=True)
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"style": style, "date": date, "papers": res.papers, "valid": res.valid,
+                                        "first_pass_valid": first, "repaired": repaired, "failures": dict(rules),
+                                        "copies": copies, "duplicates": dups, "seconds": round(seconds, 1),
+                                        "records": records}, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
