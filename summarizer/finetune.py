@@ -79,26 +79,20 @@ class FinetuneResult:
 
 def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
     """The chat text for a row, its abstract shortened (like the engine does) so prompt + completion + EOS fit."""
-    from summarizer.engine import chat_text
+    from summarizer.engine import chat_text, shorten_abstract
     from summarizer.prompt import prompt_for_row
 
     prompt = prompt_for_row(row)
-    text = chat_text(tokenizer, prompt)
     budget = max_length - len(tokenizer(row["completion"], add_special_tokens=False)["input_ids"]) - 1
-    over = len(tokenizer(text, add_special_tokens=False)["input_ids"]) - budget
-    if over <= 0:
-        return text, False
-    ids = tokenizer(row["abstract"], add_special_tokens=False)["input_ids"]
-    keep = len(ids) - over
-    for _ in range(8):  # re-tokenizing the cut text can shift a token or two at the seam
-        if keep <= 0:
-            raise SummarizerError(f"Paper {row['id']}: max_length {max_length} leaves no room for its abstract.")
-        text = chat_text(tokenizer, prompt, tokenizer.decode(ids[:keep]).rstrip() + " …")
-        extra = len(tokenizer(text, add_special_tokens=False)["input_ids"]) - budget
-        if extra <= 0:
-            return text, True
-        keep -= extra
-    raise SummarizerError(f"Paper {row['id']}: could not shorten the abstract to fit max_length {max_length}.")
+    cut: list[str] = []
+
+    def encode(abstract: str | None) -> list[int]:
+        cut[:] = [] if abstract is None else [abstract]
+        return tokenizer(chat_text(tokenizer, prompt, abstract), add_special_tokens=False)["input_ids"]
+
+    _, kept, _ = shorten_abstract(tokenizer, encode, row["abstract"], budget, f"Paper {row['id']}",
+                                  f"max_length {max_length} leaves for the prompt: it leaves no room for its abstract")
+    return chat_text(tokenizer, prompt, cut[0] if kept is not None else None), kept is not None
 
 
 def training_rows(dd, tokenizer, recipe: Recipe):

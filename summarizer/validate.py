@@ -127,14 +127,17 @@ def script_share(text: str, language: str) -> float:
     return own / (own + latin) if own + latin else 0.0
 
 
-LANGUAGE_MIN = {"en": 0.95, "zh": 0.5, "ko": 0.5}  # below this share the prose is in the wrong language
+# Below this share the prose is in the wrong language. English prose has no CJK at all but a stray term (0.95);
+# Chinese and Korean prose name methods and datasets in Latin script, so half of the words may be Latin (0.5).
+LANGUAGE_MIN = {"en": 0.95, "zh": 0.5, "ko": 0.5}
+PARAGRAPH_MIN = 20  # characters: a shorter paragraph field (a name, a title) is judged only with the rest
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "ko": "Korean"}
 
 
 def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     """The prose as a whole, and each paragraph field of 20+ characters, is mostly in the style's language."""
     keywords = tuple(f.name for f in style.fields if f.kind == "keywords")  # bilingual by design
-    paragraphs = [v for f in style.fields if isinstance(v := fields.get(f.name), str) and len(v) >= 20]
+    paragraphs = [v for f in style.fields if isinstance(v := fields.get(f.name), str) and len(v) >= PARAGRAPH_MIN]
     for text in [" ".join(_texts(fields, skip=keywords)), *paragraphs]:
         if text.strip() and (share := script_share(text, style.language)) < LANGUAGE_MIN[style.language]:
             return [Problem("language",
@@ -164,7 +167,7 @@ def check_leaks(style: Style, fields: dict, paper: Paper) -> list[Problem]:
             m = pattern.search(text)
             if m and m.group(0) not in paper.abstract:
                 out.append(Problem("leak", f"Remove {what} (\"{m.group(0).strip()[:40]}\")."))
-    return out[:3]
+    return out[:3]  # three are enough to say what to fix; a repair prompt shows at most six problems
 
 
 TOKEN = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]|[\uac00-\ud7a3]+|[^\s\w]")
@@ -172,7 +175,8 @@ SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 
 
 def check_repetition(style: Style, fields: dict, paper: Paper, n: int = 8, times: int = 3) -> list[Problem]:
-    """Degenerate loops: an n-token sequence occurring `times` times, or the same sentence/item twice."""
+    """Degenerate loops: an n-token sequence occurring `times` times, or the same sentence/item twice.
+    8 words three times is a loop, not a repeated method name; sentences under 15 characters ("代码已公开。") may recur."""
     texts = _texts(fields, skip=_keyword_fields(style))
     tokens = TOKEN.findall(" ".join(texts).lower())
     if style.language == "zh":
@@ -259,7 +263,7 @@ def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     text = prose(fields).lower()
     if style.language == "en":
         found = [w for w in re.findall(r"[a-z]{4,}", text) if w not in SUMMARY_WORDS]
-        if len(found) < 5:  # too short to judge
+        if len(found) < 5:  # too short to judge: a sentence or two of common words
             return []
         what = "content words"
     else:
