@@ -81,10 +81,8 @@ def test_summarize_rates():
 def short_rows(n: int) -> list[dict]:
     """Dataset rows with a short prompt: the tiny test model has 512 positions and a byte tokenizer."""
     from summarizer.dataset import reference_text
-    from summarizer.prompt import format_output
+    from summarizer.prompt import build_prompt, format_output
     from summarizer.styles import STYLES
-
-    from summarizer.prompt import build_prompt
 
     fields = {"bullets": ["Lumen skips 90% of key blocks.", "It is 3 times faster.", "Tested on 2 benchmarks."]}
     st = STYLES["en-bullets"]

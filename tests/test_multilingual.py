@@ -39,7 +39,7 @@ def test_each_valid_summary_is_about_its_own_paper(style, qwen, serve, home, mon
     records = json.loads(result.sidecar.read_text(encoding="utf-8"))["records"]
     valid = {pid: rec for pid, rec in records.items() if not rec["problems"]}
     assert len(valid) >= 1, {pid: rec["problems"] for pid, rec in records.items()}
-    for pid, title, _, abstract in PAPERS:
+    for pid, _, _, abstract in PAPERS:
         if pid not in valid:
             continue
         text = json.dumps(valid[pid]["fields"], ensure_ascii=False).lower()
