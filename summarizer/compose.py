@@ -66,7 +66,9 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
         replies = {i: "" for i in group}
         rounds: dict[int, list[Generation]] = {i: [] for i in group}
         for field in fields:
-            stops = tuple(f"\n{f.marker}:" for f in fields if f is not field)
+            # Another section's marker ends this one, on its own line or run on after a space (a model that writes
+            # the whole reply on one line); the stop string itself is cut off.
+            stops = tuple(f"{sep}{f.marker}:" for f in fields if f is not field for sep in ("\n", " "))
             cfg = dataclasses.replace(config, max_new_tokens=section_tokens(field), stop_strings=stops,
                                       progress=False)
             starts = {i: (replies[i] + "\n" if replies[i] else "") + section_start(field) for i in group}

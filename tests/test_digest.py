@@ -322,3 +322,13 @@ def test_embedded_model_writes_a_complete_en_bullets_digest(serve, home, monkeyp
     assert side["provenance"]["model"]["sha256"] and side["provenance"]["prompt_version"] == "en-bullets/2"
     # A floor, not a hope: the model passes 25 of 28 real abstracts (README); these three pass 3 of 3 here.
     assert sum(not rec["problems"] for rec in side["records"].values()) >= 2
+
+
+def test_a_reply_written_on_one_line_is_cut_into_its_sections(hf_day, home, monkeypatch):
+    """A model that writes every section run on in its first one: each round keeps only its own section."""
+    fields = FIELDS["zh-digest"]
+    one_line = format_output(STYLES["zh-digest"], fields).replace("\n", " ")
+    fake = FakeEngine(lambda p: one_line if p.prefill == "WORK:" else format_output(STYLES["zh-digest"], fields))
+    result = run("zh-digest", fake, monkeypatch, home)
+    rec = json.loads(result.sidecar.read_text(encoding="utf-8"))["records"]["2503.00001"]
+    assert rec["fields"]["work"] == fields["work"] and not rec["problems"]
