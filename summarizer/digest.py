@@ -26,7 +26,7 @@ from summarizer.validate import check_reply, duplicates, prose
 
 log = logging.getLogger(__name__)
 
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2  # 2: records carry "repairs" and are judged by the copy/duplicate/grounding rules of #8
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,10 @@ def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict
         old = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         log.warning("Ignoring unreadable sidecar %s; every paper is summarized again.", json_path)
+        return {}
+    if old.get("version") != SIDECAR_VERSION:
+        log.warning("Sidecar %s is version %s, not %s (validated by older rules); every paper is summarized again.",
+                    json_path, old.get("version"), SIDECAR_VERSION)
         return {}
     prov = old.get("provenance", {})
     same = prov.get("model") == dict(lm.provenance) and prov.get("prompt_version") == st.prompt_version

@@ -332,3 +332,14 @@ def test_a_reply_written_on_one_line_is_cut_into_its_sections(hf_day, home, monk
     result = run("zh-digest", fake, monkeypatch, home)
     rec = json.loads(result.sidecar.read_text(encoding="utf-8"))["records"]["2503.00001"]
     assert rec["fields"]["work"] == fields["work"] and not rec["problems"]
+
+
+def test_a_sidecar_of_another_version_is_not_reused(hf_day, home, monkeypatch, caplog):
+    good = FakeEngine(lambda p: format_output(STYLES["en-bullets"], FIELDS["en-bullets"]))
+    result = run("en-bullets", good, monkeypatch, home)
+    side = json.loads(result.sidecar.read_text(encoding="utf-8"))
+    result.sidecar.write_text(json.dumps(side | {"version": 1}), encoding="utf-8")
+    again = FakeEngine(good.reply)
+    result = run("en-bullets", again, monkeypatch, home)
+    assert result.reused == 0 and len(again.calls[0]) == 3
+    assert "is version 1, not 2" in caplog.text
