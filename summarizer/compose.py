@@ -8,6 +8,7 @@ strings, the layout holds whatever the model, and each section gets its own toke
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 from summarizer import engine
@@ -49,6 +50,15 @@ def _cut(text: str, start: int, stops: tuple[str, ...]) -> str:
     return (text[:min(ends)] if ends else text).rstrip()
 
 
+SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")  # "91.5%" does not end a sentence
+
+
+def _last_sentence(text: str, start: int) -> str:
+    """text up to its last sentence end after `start` (unchanged when there is none: then the cut stays)."""
+    ends = [m.end() for m in SENTENCE_END.finditer(text, start)]
+    return text[:ends[-1]] if ends else text
+
+
 def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
           on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
     """One Generation per prompt, in input order; `on_result` runs as each group of papers is finished.
@@ -75,6 +85,8 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
             gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in group], cfg)
             for i, gen in zip(group, gens, strict=True):
                 replies[i] = _cut(gen.text, len(starts[i].strip()), stops)
+                if field.kind == "text" and not gen.finished:  # cut off by its allowance: end at a whole sentence
+                    replies[i] = _last_sentence(replies[i], len(starts[i].strip()))
                 rounds[i].append(gen)
         for i in sorted(group):
             gens = rounds[i]

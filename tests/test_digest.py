@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -343,3 +344,20 @@ def test_a_sidecar_of_another_version_is_not_reused(hf_day, home, monkeypatch, c
     result = run("en-bullets", again, monkeypatch, home)
     assert result.reused == 0 and len(again.calls[0]) == 3
     assert "is version 1, not 2" in caplog.text
+
+
+def test_a_paragraph_cut_by_its_token_allowance_ends_at_a_whole_sentence(hf_day, home, monkeypatch):
+    fields = FIELDS["zh-digest"]
+    runaway = f"WORK: {fields['work']}它在15分钟内生成小于0"  # the allowance ran out mid-number
+
+    def reply(p):
+        return runaway if p.prefill == "WORK:" else format_output(STYLES["zh-digest"], fields)
+
+    class Capped(FakeEngine):  # the WORK round never finishes: it hit its max_new_tokens
+        def __call__(self, lm, prompts, config, on_result=None):
+            gens = super().__call__(lm, prompts, config, on_result)
+            return [dataclasses.replace(g, finished=not p.prefill == "WORK:") for g, p in zip(gens, prompts, strict=True)]
+
+    result = run("zh-digest", Capped(reply), monkeypatch, home)
+    rec = json.loads(result.sidecar.read_text(encoding="utf-8"))["records"]["2503.00001"]
+    assert rec["fields"]["work"] == fields["work"] and not rec["problems"] and not rec["finished"]
