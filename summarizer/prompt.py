@@ -153,8 +153,13 @@ _SCORE_KEYS = {  # field key -> label spellings a model writes
 }
 
 
+_WRAPPER = re.compile(r"^\s*<(abstract|translation)>\s*|\s*</(abstract|translation)>\s*$", re.IGNORECASE)
+
+
 def _clean(text: str) -> str:
-    text = _SPECIAL.sub("", text.replace("\r\n", "\n")).strip()
+    """Special tokens, code fences and the prompt's own delimiters wrapped around the reply (a translation put back
+    between <abstract> tags) taken off."""
+    text = _WRAPPER.sub("", _SPECIAL.sub("", text.replace("\r\n", "\n")).strip())
     while _FENCE.search(text):
         stripped = _FENCE.sub("", text).strip()
         if stripped == text:

@@ -225,3 +225,11 @@ def test_a_fields_count_is_the_one_source_of_prompt_validator_and_repair_message
     fixed, notes = repair(three, fields, PAPER)
     assert len(fixed["keywords"]) == 3 and notes == ["KEYWORDS: kept 3 of 5 items"]
     assert validate(three, fixed, PAPER) == []
+
+
+@pytest.mark.parametrize("name", ["zh-translate", "ko-translate"])
+def test_a_translation_wrapped_in_the_prompts_delimiters_is_unwrapped(name):
+    style = STYLES[name]
+    text = FIELDS[name]["translation"]
+    assert parse_output(style, f"<abstract>\n{text}\n</abstract>") == {"translation": text}
+    assert "leak" not in {p.rule for p in validate(style, parse_output(style, f"<abstract>{text}</abstract>"), PAPER)}
