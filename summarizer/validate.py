@@ -305,8 +305,10 @@ def _fixed(style: Style) -> frozenset:
     return frozenset(shingles(f"{system_prompt(style)} {style.user} {style.example}"))
 
 
-SEGMENT_COPY = 0.6  # one sentence, item or reason this much from the example/prompt is a copied line (e.g. a score
-# reason "适合关注高效视觉模型的读者" taken from the example for a paper on agents); honest lines measured < 0.3
+# One sentence, item or reason this much from the example/prompt is a copied line: a score reason "适合关注高效视觉
+# 模型的读者" taken whole for a paper on agents, or "如何判断通道的重要性：根据通道对图像像素的贡献进行排序" (0.59: the
+# example's challenge with two words swapped, for a paper without channels). Valid lines measured at most 0.21.
+SEGMENT_COPY = 0.5
 SEGMENT_MIN = 4  # shingles a line needs before it is judged alone (short terms recur honestly)
 
 
