@@ -84,7 +84,7 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
 
     data = tmp_path / "ds"
     ds.save(short_rows(8), data, validation_share=0.3)
-    recipe = Recipe(name="tiny-lora", base_model=str(tiny_model_dir), max_steps=3, batch_size=2, max_length=256,
+    recipe = Recipe(name="tiny-lora", base_model=str(tiny_model_dir), max_steps=3, batch_size=2, max_length=512,
                     learning_rate=1e-2, lora_r=4, lora_alpha=8, lora_targets=("q_proj", "v_proj"), logging_steps=1)
     result = finetune(recipe, data, tmp_path / "out")
     assert result.steps == 3 and result.eval_loss_before is not None and result.eval_loss_after is not None
