@@ -311,3 +311,9 @@ def test_an_example_line_with_a_few_words_swapped_is_still_a_copy():
     fields = {**FIELDS["zh-details"], "challenges": ["如何判断通道的重要性：根据通道对图像像素的贡献进行排序。"]}
     assert "copy" in rules(details, fields)
     assert "copy" not in rules(details, FIELDS["zh-details"])
+
+
+def test_an_example_sentence_reworded_around_its_core_is_a_copy():
+    details = STYLES["zh-details"]
+    fields = {**FIELDS["zh-details"], "prior_work": "已有方法通过设计更小的网络结构来提高训练效率，精度下降明显。"}
+    assert "copy" in rules(details, fields)
