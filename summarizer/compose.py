@@ -8,7 +8,6 @@ strings, the layout holds whatever the model, and each section gets its own toke
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 
 from summarizer import engine
@@ -16,6 +15,7 @@ from summarizer.config import GenerationConfig
 from summarizer.engine import Generation, LoadedModel
 from summarizer.prompt import Prompt
 from summarizer.styles import SCORE_LABELS, Field, Style
+from summarizer.validate import SENTENCE_END
 
 # Tokens a section may take: a paragraph; or per item of a list (one sentence), keyword, or score line (3 of them).
 SECTION_TOKENS = {"text": 200, "list": 50, "keywords": 25, "scores": 70}
@@ -48,9 +48,6 @@ def _cut(text: str, start: int, stops: tuple[str, ...]) -> str:
     """text up to the first stop string found after `start` (the part written in this round)."""
     ends = [k for s in stops if (k := text.find(s, start)) >= 0]
     return (text[:min(ends)] if ends else text).rstrip()
-
-
-SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")  # "91.5%" does not end a sentence
 
 
 def _last_sentence(text: str, start: int) -> str:

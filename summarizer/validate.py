@@ -401,7 +401,7 @@ RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
 
 
 REVERSED_KEYWORD = re.compile(r"^([^()（）A-Za-z]*[\u4e00-\u9fff][^()（）A-Za-z]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
-FIRST_SENTENCE = re.compile(r".+?(?:[。！？!?]|\.(?=\s|$))")  # "91.5%" is not a sentence end; "。" and ". " are
+SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")  # "91.5%" does not end a sentence; "。" and ". " do
 LIST_SEPARATOR = re.compile(r"[，、；;]|,\s")  # "a, b, c" / "甲、乙、丙": a list written on one line
 
 
@@ -430,9 +430,10 @@ def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
         value = fields.get(f.name)
         if f.kind == "scores" and isinstance(value, dict):  # a reason is one sentence: a runaway one is cut there
             for item in value.values():
-                first = FIRST_SENTENCE.match(str(item.get("reason", "")).strip())
-                if first and first.group(0).strip() != str(item.get("reason", "")).strip():
-                    item["reason"] = first.group(0).strip()
+                reason = str(item.get("reason", "")).strip()
+                end = SENTENCE_END.search(reason)
+                if end and reason[:end.end()].strip() != reason:
+                    item["reason"] = reason[:end.end()].strip()
                     notes.append(f"{f.marker}: a reason cut to its first sentence")
     for f in style.fields:
         items = fields.get(f.name)
