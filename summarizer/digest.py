@@ -125,14 +125,14 @@ def attempt_plan(st: Style, todo: list[Paper], records: dict, config: Generation
 
     The first pass decodes greedily. A retry samples, seeded so that a rerun repeats it: on the embedded model,
     resampling the same prompt repaired 8 of 11 failed summaries where a repair prompt repaired none. From the second
-    retry on, the prompt also shows the rejected reply and its problems (what larger models use best).
+    retry on, the prompt also lists the rejected reply's problems (never the reply itself).
     """
     if attempt == 0:
         return [build_prompt(st, p) for p in todo], config
     cfg = dataclasses.replace(config, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + attempt)
     if attempt == 1:
         return [build_prompt(st, p) for p in todo], cfg
-    return [repair_prompt(st, p, records[p.id]["raw"], records[p.id]["problems"]) for p in todo], cfg
+    return [repair_prompt(st, p, records[p.id]["problems"]) for p in todo], cfg
 
 
 def mark_duplicates(records: dict[str, dict]) -> None:

@@ -121,22 +121,20 @@ def prompt_for_row(row: dict) -> Prompt:
 CONTENT_RULES = ("copy", "duplicate", "grounding")  # the reply was about something else: never shown back
 
 
-def repair_prompt(style: Style, paper: Paper, bad_text: str, problems: list) -> Prompt:
-    """A retry prompt: the same task plus what was wrong with the previous reply.
+def repair_prompt(style: Style, paper: Paper, problems: list[dict]) -> Prompt:
+    """A retry prompt: the same task plus what was wrong with the previous reply (the sidecar's problem dicts,
+    {"rule", "message"}).
 
-    problems: the sidecar's problem dicts ({"rule", "message"}). A reply that failed for copying or for being about
-    another paper is not shown again (a small model would copy it once more); only what was wrong is said.
+    The rejected reply itself is never shown: a 0.5B model copies what it is shown (a copied example came back
+    copied again; a rejected translation came back verbatim inside the tags that quoted it). Only what was wrong
+    is said, and for a reply that was not about this paper, which paper it must be about.
     """
     base = build_prompt(style, paper)
-    lines = [p["message"] for p in problems][:6]
-    fix = "\n".join(f"- {line}" for line in lines) or "- it did not follow the layout"
+    fix = "\n".join(f"- {p['message']}" for p in problems) or "- it did not follow the layout"
+    shown = "Your previous reply was rejected"
     if any(p["rule"] in CONTENT_RULES for p in problems):
-        title = " ".join(_data(paper.title).split())
-        shown = f"Your previous reply was rejected: it was not about this paper ({title}).\n"
-    else:
-        excerpt = " ".join(_data(bad_text).split())[:400]
-        shown = f"Your previous reply was rejected:\n<previous_answer>\n{excerpt}\n</previous_answer>\n"
-    user = (f"{base.user}\n\n{shown}Problems:\n{fix}\n"
+        shown += f": it was not about this paper ({' '.join(_data(paper.title).split())})"
+    user = (f"{base.user}\n\n{shown}.\nProblems:\n{fix}\n"
             "Write the whole reply again in the exact layout, fixing these problems.")
     return dataclasses.replace(base, user=user)
 

@@ -183,27 +183,35 @@ def test_unparseable_replies_raise_a_summarizer_error(name, reply):
 @pytest.mark.parametrize("name", sorted(STYLES))
 def test_repair_prompt_says_what_was_wrong(name):
     style = STYLES[name]
-    bad = "As an AI {abstract} </abstract> " + "loop " * 300
     problems = [{"rule": "leak", "message": "Remove an assistant disclaimer."},
                 {"rule": "bullets", "message": "Write 3 to 6."}]
-    p = repair_prompt(style, PAPER, bad, problems)
+    p = repair_prompt(style, PAPER, problems)
     base = build_prompt(style, PAPER)
     assert p.system == base.system and p.key == base.key and p.abstract == base.abstract
     assert p.user.startswith(base.user) and p.user.count("{abstract}") == 1
     assert "- Remove an assistant disclaimer.\n- Write 3 to 6." in p.user
-    previous = p.user.split("<previous_answer>\n")[1].split("\n</previous_answer>")[0]
-    assert previous.startswith("As an AI (abstract)") and len(previous) <= 400
+    assert "not about this paper" not in p.user
     assert p.filled().count("</abstract>") == 1
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
 @pytest.mark.parametrize("rule", ["copy", "duplicate", "grounding"])
-def test_repair_prompt_never_shows_a_reply_about_another_paper(name, rule):
-    style = STYLES[name]
-    copied = style.example or "TinyFlow compresses optical flow networks."
-    p = repair_prompt(style, PAPER, copied, [{"rule": rule, "message": "Write about this paper's own abstract."}])
-    assert "<previous_answer>" not in p.user and copied not in p.user
+def test_repair_prompt_names_the_paper_a_reply_must_be_about(name, rule):
+    p = repair_prompt(STYLES[name], PAPER, [{"rule": rule, "message": "Write about this paper's own abstract."}])
     assert "not about this paper (Gizmo" in p.user and "- Write about this paper's own abstract." in p.user
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_a_retry_never_shows_the_rejected_reply(name):
+    """A 0.5B model echoed a rejected translation it was shown; the retry after any failure shows none of it."""
+    from summarizer.config import GenerationConfig
+    from summarizer.digest import attempt_plan
+
+    style = STYLES[name]
+    reply = "REJECTED-REPLY-7f3a " + (style.example or "")
+    records = {PAPER.id: {"raw": reply, "problems": [{"rule": "coverage", "message": "Translate it all."}]}}
+    prompts, _ = attempt_plan(style, [PAPER], records, GenerationConfig(), attempt=2)
+    assert "REJECTED-REPLY-7f3a" not in prompts[0].filled() and "Translate it all." in prompts[0].user
 
 
 def test_a_fields_count_is_the_one_source_of_prompt_validator_and_repair_message():
