@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from summarizer import SummarizerError
 from summarizer.papers import Paper
 from summarizer.styles import EXAMPLE_ABSTRACT, EXAMPLE_TITLE, SCORE_LABELS, STYLES, Field, Style
+from summarizer.text import BULLET, keyword, one_line, plain, score_line
 
 
 @dataclass(frozen=True)
@@ -143,12 +144,6 @@ def repair_prompt(style: Style, paper: Paper, problems: list[dict]) -> Prompt:
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?|\n?```\s*$")
 _SPECIAL = re.compile(r"<\|[^|>]*\|>|</s>|<eos>")
-_BULLET = re.compile(r"^\s*(?:[-*•·●▪‣–—]|\d{1,2}[.)、．]|[(（]\d{1,2}[)）]|[①-⑩])\s*")
-_SCORE_KEYS = {  # field key -> label spellings a model writes
-    "practicality": ("实用性", "practicality", "usefulness"),
-    "novelty": ("创新性", "novelty", "innovation", "originality"),
-    "recommendation": ("推荐度", "recommendation", "recommend"),
-}
 
 
 _WRAPPER = re.compile(r"^\s*<(abstract|translation)>\s*|\s*</(abstract|translation)>\s*$", re.IGNORECASE)
@@ -164,10 +159,6 @@ def _clean(text: str) -> str:
             break
         text = stripped
     return text
-
-
-def _unbold(s: str) -> str:
-    return re.sub(r"\*\*|__|^#+\s*", "", s).strip()
 
 
 def _marker_re(style: Style) -> re.Pattern | None:
@@ -200,55 +191,47 @@ def _items(body: str, first_block: bool = False) -> list[str]:
         if not line.strip():
             blank = True
             continue
-        bullet = _BULLET.match(line)
+        bullet = BULLET.match(line)
         if first_block and items and ((blank and not bullet) or (bullet and re.match(r"\s*[(（]?1[.)）、．]", line))):
             break
         blank = False
         if bullet:
-            items.append(_unbold(_BULLET.sub("", line, count=1)))
+            items.append(plain(line))
         elif items:
-            items[-1] = f"{items[-1]} {_unbold(line)}".strip()
+            items[-1] = f"{items[-1]} {plain(line)}".strip()
         else:
-            items.append(_unbold(line))
+            items.append(plain(line))
     return [i for i in items if i]
+
+
+PREAMBLE_MAX = 80  # characters: a preamble is one short line ending in a colon; a longer head is the reply's prose
 
 
 def _preamble_dropped(text: str) -> str:
     """Drop chatty lines before the first bullet ("Here are the bullet points:")."""
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if _BULLET.match(line):
+        if BULLET.match(line):
             head = " ".join(lines[:i]).strip()
-            if len(head) < 80 and (not head or head.endswith((":", "："))):
+            if len(head) < PREAMBLE_MAX and (not head or head.endswith((":", "："))):
                 return "\n".join(lines[i:])
             return text
     return text
 
 
-def _keyword(item: str) -> str:
-    item = item.replace("`", "").replace("（", "(").replace("）", ")").strip()
-    return re.sub(r"\s*\(\s*([^()]*)\s*\)\s*$", r" (\1)", item)
-
-
 def parse_scores(body: str) -> dict:
+    """Score lines → {key: {"score": int (float when the model wrote one), "reason": str}}; a line that is no score
+    line continues the reason above it."""
     scores: dict = {}
     last = None
     for line in body.split("\n"):
-        text = _unbold(_BULLET.sub("", line, count=1))
-        for key, labels in _SCORE_KEYS.items():
-            m = re.match(
-                rf"^(?:{'|'.join(labels)})\w*[^\d\n]{{0,12}}?(\d+(?:\.\d+)?)\s*(?:/\s*5)?\s*分?\s*(?:/\s*5)?"
-                r"[\s。.,，;；:：\-–—]*(.*)$",
-                text, re.IGNORECASE,
-            )
-            if m and key not in scores:
-                value = float(m.group(1))
-                scores[key] = {"score": int(value) if value.is_integer() else value, "reason": m.group(2).strip()}
-                last = key
-                break
-        else:  # a reason written on the following line(s)
-            if text and last:
-                scores[last]["reason"] = f"{scores[last]['reason']} {text}".strip()
+        found = score_line(line)
+        if found and found[0] not in scores:
+            key, value, reason = found
+            scores[key] = {"score": int(value) if value.is_integer() else value, "reason": reason}
+            last = key
+        elif (text := plain(line)) and last:  # a reason written on the following line(s)
+            scores[last]["reason"] = f"{scores[last]['reason']} {text}".strip()
     return scores
 
 
@@ -257,10 +240,10 @@ def _convert(field: Field, body: str):
     if field.kind == "list":
         return _items(body)
     if field.kind == "keywords":
-        return [_keyword(i) for i in _items(body)]
+        return [keyword(i) for i in _items(body)]
     if field.kind == "scores":
         return parse_scores(body)
-    lines = [_unbold(_BULLET.sub("", ln, count=1)) if len(body.split("\n")) == 1 else ln.strip()
+    lines = [plain(ln) if len(body.split("\n")) == 1 else ln.strip()
              for ln in body.split("\n")]
     return "\n".join(ln for ln in lines if ln).strip()
 
@@ -294,7 +277,7 @@ def parse_output(style: Style, text: str) -> dict:
     if found is None:  # single-field style: the whole reply is the field
         field = style.fields[0]
         if field.kind == "list":
-            if not any(_BULLET.match(line) for line in text.split("\n")):
+            if not any(BULLET.match(line) for line in text.split("\n")):
                 # No bullet marks at all: one item per line, or per sentence of a lone paragraph.
                 lines = [ln for ln in text.split("\n") if ln.strip()]
                 text = "\n".join(lines if len(lines) > 1 else re.split(r"(?<=[.!?。！？])\s+", text))
@@ -328,11 +311,11 @@ def format_output(style: Style, fields: dict) -> str:
     for f in style.fields:
         value = fields.get(f.name)
         if f.kind == "scores":
-            lines = [f"- {label}: {value[k]['score']} - {_one_line(value[k]['reason'])}"
+            lines = [f"- {label}: {value[k]['score']} - {one_line(value[k]['reason'])}"
                      for k, label in SCORE_LABELS.items() if k in (value or {})]
             body = "\n".join(lines)
         elif f.kind in ("list", "keywords"):
-            body = "\n".join(f"- {_one_line(item)}" for item in value or [])
+            body = "\n".join(f"- {one_line(item)}" for item in value or [])
         else:
             body = str(value or "").strip()
         if not f.marker:
@@ -342,7 +325,3 @@ def format_output(style: Style, fields: dict) -> str:
         else:
             blocks.append(f"{f.marker}: {body}")
     return "\n".join(blocks).strip()
-
-
-def _one_line(text) -> str:
-    return " ".join(str(text).split())

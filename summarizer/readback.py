@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from summarizer import SummarizerError
 from summarizer.papers import normalize_id
 from summarizer.styles import SCORE_LABELS, STYLES, Style
+from summarizer.text import BULLET, CJK, HANGUL, keyword, plain, score_line
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,6 @@ _DATE = re.compile(
     r"【(\d{4}-\d{2}-\d{2})】|Daily Papers \((\d{4}-\d{2}-\d{2})\)|papers\?date=(\d{4}-\d{2}-\d{2})|"
     r"badge/Date-(\d{4}--\d{2}--\d{2})"
 )
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)、])\s+")
 _LABEL = re.compile(  # a heading-like line: "### 1. X", "**1. X：**", "1. **X**：", "- **X**"
     r"^\s*(?:#{1,6}\s+)?(?:[-*]\s+)?(?:\d[.、]\s*)?(?:\*\*)?\s*(?:\d[.、]\s*)?(?P<label>[^*\n]{1,48}?)"
     r"\s*(?:\*\*)?\s*[:：]?\s*(?:\*\*)?\s*[:：]?\s*$"
@@ -63,7 +61,7 @@ def detect_style(text: str, hint: str = "") -> str:
     if "huggingface.co/papers/" in text and "关键词" in text:
         return "zh-digest"
     if re.search(r"^### \[.+\]\(https?://arxiv\.org/abs/", text, re.M):
-        lang = "ko" if len(_HANGUL.findall(text)) > 50 else "zh" if len(_CJK.findall(text)) > 50 else "en"
+        lang = "ko" if len(HANGUL.findall(text)) > 50 else "zh" if len(CJK.findall(text)) > 50 else "en"
         bulleted = len(re.findall(r"^- ", text, re.M)) >= 2 * len(re.findall(r"^### \[", text, re.M))
         if lang == "en":
             return "en-bullets"
@@ -125,45 +123,29 @@ def _title_and_id(chunk: str, layout: str) -> tuple[str, str | None]:
 
 # ---- field conversion
 
-def _plain(line: str) -> str:
-    return re.sub(r"\*\*|`", "", _BULLET.sub("", line, count=1)).strip()
-
-
 def _items(lines: list[str]) -> list[str]:
     """Bullet items; an indented or unbulleted line continues the item above it."""
     items: list[str] = []
     for ln in lines:
         if not ln.strip():
             continue
-        if _BULLET.match(ln) or not items:
-            items.append(_plain(ln))
+        if BULLET.match(ln) or not items:
+            items.append(plain(ln))
         else:
-            items[-1] = f"{items[-1]} {_plain(ln)}".strip()
+            items[-1] = f"{items[-1]} {plain(ln)}".strip()
     return [i for i in items if i]
 
 
 def _list(lines: list[str], max_items: int, split_inline: bool) -> list[str]:
-    if any(_BULLET.match(ln) for ln in lines):
+    if any(BULLET.match(ln) for ln in lines):
         items = _items(lines)
     else:
-        text = " ".join(_plain(ln) for ln in lines if ln.strip())
+        text = " ".join(plain(ln) for ln in lines if ln.strip())
         items = [s.strip() for s in re.split(r"(?<=[。！？!?])\s*", text) if s.strip()]
         items = items if 1 <= len(items) <= max(max_items, 1) else [text] if text else []
     if split_inline and len(items) == 1:  # "标签A、标签B、标签C" on one line
         items = [p.strip() for p in re.split(r"[、,，;；]", _KEEP_PREFIX.sub("", items[0])) if p.strip()]
     return items
-
-
-def keyword(item: str) -> str:
-    """"`English` (`中文`)", "English（中文）" … → "English (中文)"."""
-    item = _plain(item).replace("（", "(").replace("）", ")")
-    m = re.match(r"^(.*\S)\s*\(([^()]*)\)\s*$", item)
-    return f"{m.group(1).strip()} ({m.group(2).strip()})" if m else item
-
-
-_SCORE = re.compile(
-    r"(实用性|创新性|推荐度)[^\d\n]{0,12}?(\d(?:\.\d+)?)\s*(?:/\s*5)?\s*分?\s*(?:/\s*5)?\s*分?[\s。.,，;；:：\-–—]*(.*)$"
-)
 
 
 def scores(lines: list[str]) -> tuple[dict, list[str]]:
@@ -178,18 +160,18 @@ def scores(lines: list[str]) -> tuple[dict, list[str]]:
         if not ln.strip():
             continue
         indent = len(ln) - len(ln.lstrip())
-        m = _SCORE.search(_plain(ln))
-        if m and by_label[m.group(1)] not in out and m.start() < 6:
-            value = float(m.group(2))
+        found = score_line(ln)
+        if found and found[0] not in out:
+            key, value, reason = found
             score = math.floor(value + 0.5)
             if score != value:
-                notes.append(f"{m.group(1)} {m.group(2)} rounded to {score}")
-            last, last_indent = by_label[m.group(1)], indent
-            out[last] = {"score": score, "reason": m.group(3).strip()}
+                notes.append(f"{SCORE_LABELS[key]} {value:g} rounded to {score}")
+            last, last_indent = key, indent
+            out[last] = {"score": score, "reason": reason}
         elif last and not out[last]["reason"] and indent > last_indent:
-            out[last]["reason"] = _plain(ln)
+            out[last]["reason"] = plain(ln)
         else:
-            shared.append(re.sub(r"^(?:理由|原因|评价)\s*[:：]\s*", "", _plain(ln)))
+            shared.append(re.sub(r"^(?:理由|原因|评价)\s*[:：]\s*", "", plain(ln)))
     # One reason paragraph for all three: each sentence goes to the scores it names.
     sentences = [s for s in re.split(r"(?<=[。！？])", " ".join(shared)) if s.strip()]
     current = None
@@ -242,7 +224,7 @@ def fields_from_chunk(style: Style, chunk: str, layout: str) -> tuple[dict, list
     if layout in ("bullets", "translate"):
         f = style.fields[0]
         if f.kind == "list":
-            return {f.name: _items([ln for ln in body if _BULLET.match(ln)])}, []
+            return {f.name: _items([ln for ln in body if BULLET.match(ln)])}, []
         paras = re.split(r"\n\s*\n", "\n".join(ln for ln in body if not ln.startswith(">")).strip())
         return {f.name: "\n\n".join(" ".join(p.split()) for p in paras if p.strip())}, []
     kinds = {f.name: f for f in style.fields}
@@ -259,12 +241,12 @@ def fields_from_chunk(style: Style, chunk: str, layout: str) -> tuple[dict, list
         elif f.kind == "keywords":
             out[name] = [keyword(i) for i in _items([ln for _, b in parts for ln in b])]
         elif f.kind == "list" and any(rest for rest, _ in parts):  # "挑战1：X" headings: one item each
-            out[name] = [f"{rest}: {' '.join(_plain(x) for x in b if x.strip())}".strip(": ")
+            out[name] = [f"{rest}: {' '.join(plain(x) for x in b if x.strip())}".strip(": ")
                          for rest, b in parts if rest]
         elif f.kind == "list":
             out[name] = _list([ln for _, b in parts for ln in b], f.max_items, split_inline=name == "tags")
         else:
-            text = "\n".join(_plain(ln) for _, b in parts for ln in b if _plain(ln))
+            text = "\n".join(plain(ln) for _, b in parts for ln in b if plain(ln))
             out[name] = _KEEP_PREFIX.sub("", text) if name == "title_zh" else text
     return out, notes
 

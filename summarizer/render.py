@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from summarizer.papers import Paper
 from summarizer.styles import SCORE_LABELS, Style
+from summarizer.text import one_line
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,8 @@ REPEAT = {  # language -> one-line text for a paper already digested on an earli
     "zh": "已收录于 [{date}]({link})。",
 }
 EMPTY = {"en": "No papers for this day.", "ko": "이 날짜의 논문이 없습니다.", "zh": "当天没有论文。"}
+FAILURE_MAX = 200  # characters of a failure reason shown on the page (the sidecar keeps all of it)
 HR = '<hr style="border:0.5px solid #CCCCCC; margin-top: 20px; margin-bottom: 20px;"/>'
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _comment(entry: Entry) -> str:
@@ -43,7 +40,7 @@ def _comment(entry: Entry) -> str:
 
 
 def _unavailable(entry: Entry) -> str:
-    return f"> summary unavailable: {_one_line(entry.failure or 'no summary was produced')}"
+    return f"> summary unavailable: {one_line(entry.failure or 'no summary was produced', FAILURE_MAX)}"
 
 
 def _repeat_line(style: Style, paper: Paper, title: str) -> str:

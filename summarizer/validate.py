@@ -21,6 +21,7 @@ from summarizer.prompt import (
     system_prompt,
 )
 from summarizer.styles import SCORE_LABELS, Style
+from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,6 @@ class Problem:
     message: str  # one sentence a repair prompt can show the model and a digest can show the reader
 
 
-CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
-HANGUL = re.compile(r"[\uac00-\ud7a3]")
-LATIN_WORD = re.compile(r"[A-Za-z]+")
-LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
 def _texts(fields: dict, skip: tuple[str, ...] = ()) -> list[str]:

@@ -7,8 +7,9 @@ from test_dataset import DAY, FIELDS, PAPER
 
 from summarizer import SummarizerError
 from summarizer.dataset import canonical
-from summarizer.readback import detect_style, keyword, parse_markdown, scores
+from summarizer.readback import detect_style, parse_markdown, scores
 from summarizer.styles import STYLES
+from summarizer.text import keyword
 
 ZH_DIGEST_DRIFT = """# 【2024-03-05】Huggingface 每日论文速览
 

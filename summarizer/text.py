@@ -1,0 +1,58 @@
+"""Text shapes every stage reads alike: scripts (CJK, Hangul, Latin), bullet marks, "English (中文)" keywords, score
+lines and one-line folding. The reply parser (prompt.py), the page read-back, validation and rendering use these.
+"""
+
+from __future__ import annotations
+
+import re
+
+CJK = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")  # CJK unified ideographs and extension A (Chinese characters)
+HANGUL = re.compile(r"[\uac00-\ud7a3]")  # precomposed Hangul syllables (Korean)
+LATIN_WORD = re.compile(r"[A-Za-z]+")
+LATIN_LETTER = re.compile(r"[A-Za-z]")
+
+# A bullet or list number opening a line: "-", "*", "•", "1.", "1)", "1、", "(1)", "①" (models and real pages use
+# them all). "**bold**" and "1.5x faster" open with no bullet.
+BULLET = re.compile(r"^\s*(?:[-•·●▪‣–—]|\*(?!\*)|\d{1,2}[.)、．](?!\d)|[(（]\d{1,2}[)）]|[①-⑩])\s*")
+
+# Score field keys → label spellings met in replies and pages (the Chinese label first: the one we render).
+SCORE_KEYS = {
+    "practicality": ("实用性", "practicality", "usefulness"),
+    "novelty": ("创新性", "novelty", "innovation", "originality"),
+    "recommendation": ("推荐度", "recommendation", "recommend"),
+}
+_LABELS = "|".join(label for labels in SCORE_KEYS.values() for label in labels)
+# "实用性: 4 - reason", "实用性：4分。reason", "Novelty 4/5, reason", "推荐度 4.5/5分 reason": label, up to 12 other
+# characters (a colon, "评分"), the number, an optional "/5" and "分", separators, then the reason.
+SCORE_LINE = re.compile(
+    rf"^(?P<label>{_LABELS})\w*[^\d\n]{{0,12}}?(?P<value>\d+(?:\.\d+)?)\s*(?:/\s*5)?\s*分?\s*(?:/\s*5)?\s*分?"
+    r"[\s。.,，;；:：\-–—]*(?P<reason>.*)$",
+    re.IGNORECASE,
+)
+_KEY_OF = {label.lower(): key for key, labels in SCORE_KEYS.items() for label in labels}
+
+
+def one_line(text, limit: int | None = None) -> str:
+    """Inner whitespace folded to single spaces; cut with "…" beyond `limit` characters when one is given."""
+    text = " ".join(str(text).split())
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain(line: str) -> str:
+    """A line without its bullet, heading marks, bold/underline marks and backticks."""
+    return re.sub(r"\*\*|__|`|^#+\s*", "", BULLET.sub("", line, count=1)).strip()
+
+
+def keyword(item: str) -> str:
+    """"`English` (`中文`)", "**English**（中文）", "English(中文)" → "English (中文)"; other shapes only cleaned."""
+    item = plain(item).replace("（", "(").replace("）", ")")
+    m = re.match(r"^(.*\S)\s*\(\s*([^()]*?)\s*\)\s*$", item)
+    return f"{m.group(1).strip()} ({m.group(2)})" if m else item
+
+
+def score_line(line: str) -> tuple[str, float, str] | None:
+    """(score key, value, reason) of a score line in any of the shapes above, else None."""
+    m = SCORE_LINE.match(plain(line))
+    if not m:
+        return None
+    return _KEY_OF[m.group("label").lower()], float(m.group("value")), m.group("reason").strip()
