@@ -163,20 +163,6 @@ def _eos_ids(lm: LoadedModel) -> set[int]:
     return ids
 
 
-def _pad(rows: list[list[int]], pad_id: int, left: bool):
-    """(input_ids, attention_mask); the mask comes from lengths, never from token values (pad == eos here)."""
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        span = slice(width - len(row), width) if left else slice(0, len(row))
-        ids[r, span] = torch.tensor(row, dtype=torch.long)
-        mask[r, span] = 1
-    return ids, mask
-
-
 def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], config: GenerationConfig,
                on_result: Callable[[int, Generation], None] | None, show: bool) -> dict[int, Generation]:
     import torch
@@ -203,7 +189,11 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
     made, started = 0, time.perf_counter()
     for forced, batch in plan:
         t0 = time.perf_counter()
-        ids, mask = _pad([fitted[i][0] for i in batch], lm.tokenizer.pad_token_id, left=causal)
+        # Causal rows are padded on the left (generation continues at the right end); the mask comes from the
+        # rows' lengths, never from token values (pad == eos for SmolLM2 and Qwen).
+        padded = lm.tokenizer.pad({"input_ids": [fitted[i][0] for i in batch]}, padding=True, return_tensors="pt",
+                                  padding_side="left" if causal else "right")
+        ids, mask = padded["input_ids"], padded["attention_mask"]
         with torch.inference_mode():
             out = lm.model.generate(
                 input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),

@@ -12,17 +12,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2  # the HTTP client of huggingface_hub 2.x, whose session and backoff we use
 from huggingface_hub import constants
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
 
 from summarizer import SummarizerError, __version__, archive
 from summarizer.papers import Paper, complete_from_arxiv, papers_from_arxiv, papers_from_hf, parse_feed
-
-try:  # huggingface_hub 2.x speaks httpx2; 1.x speaks httpx (the errors we catch have the same names)
-    import httpx2
-except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
-    import httpx as httpx2
 
 log = logging.getLogger(__name__)
 
