@@ -138,7 +138,7 @@ def generate(
         lm = load_model(model, dtype=dtype or "auto", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         loaded = time.perf_counter() - started
         config = override(lm.generation, max_new_tokens=max_new_tokens, batch_size=batch_size, token_budget=token_budget,
-                          dtype=dtype, do_sample=sample or None, temperature=temperature, top_p=top_p, seed=seed)
+                          do_sample=sample or None, temperature=temperature, top_p=top_p, seed=seed)
         items = [Prompt(key=f"prompt{i + 1}", system=system, user="{abstract}", abstract=text, target_lang=target_lang)
                  for i, text in enumerate(prompts)]
         started = time.perf_counter()

@@ -30,13 +30,10 @@ class GenerationConfig:
     seed: int = 0  # torch seed set once per generate() call (sampling reproducibility)
     batch_size: int = 16  # max sequences per batch
     token_budget: int = 16384  # max padded tokens per batch = rows × (longest prompt + max_new_tokens)
-    dtype: str = "auto"  # load dtype: "auto" → bf16 on GPUs that have it, else fp16; CPU: see loading.auto_dtype
     progress: bool = True  # tqdm bar on stderr (it is silent anyway when stderr is not a TTY)
     stop_strings: tuple[str, ...] = ()  # a row stops once it writes one of these (kept in its text); () = EOS only
 
     def __post_init__(self):
-        if self.dtype not in DTYPES:
-            raise SummarizerError(f"Generation dtype {self.dtype!r} is not one of {', '.join(DTYPES)}.")
         for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams"):
             if getattr(self, name) < 1:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
@@ -49,7 +46,9 @@ class ModelPreset:
     gguf_file: str | None = None  # a .gguf file inside the HF repo/dir named by `model`
     revision: str | None = None  # HF revision (branch, tag or commit) to pin
     kind: str = "causal"  # "causal" (chat LLM, uses its chat template) or "seq2seq" (translator)
-    dtype: str = "auto"  # see GenerationConfig.dtype
+    # load dtype: "auto" → bf16 on GPUs that have it, else fp16; CPU: see loading.resolve_dtype. A load setting, not a
+    # generation one: the dtype the weights really got is recorded in the model's provenance.
+    dtype: str = "auto"
     batch_size: int = 16  # default GenerationConfig.batch_size for this model
     token_budget: int = 16384  # default GenerationConfig.token_budget (bigger models: smaller budget)
     max_new_tokens: int = 256  # default GenerationConfig.max_new_tokens
@@ -75,7 +74,7 @@ class ModelPreset:
         """This model's default GenerationConfig, with non-None overrides (e.g. CLI flags) applied."""
         base = GenerationConfig(
             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-            token_budget=self.token_budget, dtype=self.dtype, repetition_penalty=self.repetition_penalty,
+            token_budget=self.token_budget, repetition_penalty=self.repetition_penalty,
         )
         return override(base, **overrides)
 

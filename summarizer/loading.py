@@ -244,6 +244,9 @@ def _from_hub(repo_id: str, *, revision: str | None, gguf_file: str | None, trus
         raise SummarizerError(f"Model {repo_id!r} could not be fetched from the Hugging Face Hub: {exc}") from exc
 
 
+DEFAULT_PRESET = "smollm2-135m"  # models/smollm2-135m.yaml: the embedded default's batch size, budget, languages
+
+
 def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool = False,
                allow_pickle: bool = False) -> LoadedModel:
     """Load a model from one `--model` value: None (embedded default), a .gguf path, a local dir with
@@ -252,6 +255,8 @@ def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+    if spec is None and find_preset(DEFAULT_PRESET):  # the embedded default runs with its own preset's settings
+        spec = DEFAULT_PRESET
     if spec is not None:
         path = Path(spec).expanduser()
         if path.suffix == ".gguf" and not path.is_file():

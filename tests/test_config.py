@@ -83,7 +83,7 @@ def test_override_ignores_none_and_rejects_unknown():
         override(base, beams=2)
 
 
-@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"token_budget": 0}, {"max_new_tokens": 0}, {"dtype": "int8"}])
+@pytest.mark.parametrize("kwargs", [{"batch_size": 0}, {"token_budget": 0}, {"max_new_tokens": 0}])
 def test_generation_config_rejects_bad_values(kwargs):
     with pytest.raises(SummarizerError):
         GenerationConfig(**kwargs)
@@ -91,4 +91,4 @@ def test_generation_config_rejects_bad_values(kwargs):
 
 def test_generation_config_defaults_are_greedy():
     cfg = GenerationConfig()
-    assert cfg.do_sample is False and cfg.num_beams == 1 and cfg.dtype == "auto"
+    assert cfg.do_sample is False and cfg.num_beams == 1

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from summarizer import SummarizerError, loading
-from summarizer.config import GenerationConfig
+from summarizer.config import GenerationConfig, load_preset
 from summarizer.engine import Generation, TruncationWarning, chat_text, generate, load_model, plan_batches
 from summarizer.prompt import Prompt
 
@@ -394,6 +394,9 @@ def test_embedded_model_writes_a_sensible_english_sentence(tmp_path, monkeypatch
     monkeypatch.setenv("SUMMARIZER_CACHE", str(tmp_path / "cache"))
     lm = load_model(None)
     assert lm.provenance["sha256"] and lm.languages == ("en",) and lm.context_length == 8192
+    # The default model runs with its own preset (models/smollm2-135m.yaml), not the bare GenerationConfig defaults.
+    preset = load_preset("smollm2-135m")
+    assert lm.preset == preset and lm.generation.token_budget == preset.token_budget != GenerationConfig().token_budget
     lm = load_model(None)  # warm: from the safetensors cache
     p = Prompt(key="2401.99999", system="You are a helpful assistant.",
                user="Summarize the following abstract in one sentence.\n\nAbstract: {abstract}", abstract=REAL_ABSTRACT)
