@@ -259,8 +259,11 @@ def save(rows: list[dict], out_dir: Path, validation_share: float = 0.1) -> dict
                       for k, v in parts.items() if v})
     out_dir.mkdir(parents=True, exist_ok=True)
     dd.save_to_disk(str(out_dir))
-    for k, v in parts.items():
-        archive.write_atomic(out_dir / f"{k}.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in v))
+    for k in parts:  # JSON lines beside the Arrow files, for reading by eye or other tools
+        if k in dd:
+            dd[k].to_json(out_dir / f"{k}.jsonl", force_ascii=False)
+        else:
+            archive.write_atomic(out_dir / f"{k}.jsonl", "")
     return {k: len(v) for k, v in parts.items()}
 
 

@@ -217,5 +217,16 @@ def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, da
             if k in evaluation:
                 lines.append(f"| eval {k} | {fmt(evaluation[k])} |")
         lines += ["", f"chrF signature: `{evaluation.get('chrf_signature')}`"]
-    archive.write_atomic(out / "README.md", "\n".join(lines) + "\n")
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from summarizer.loading import HUB_ID
+
+    style = STYLES.get(recipe.style or "")
+    meta = ModelCardData(  # the Hub's metadata header: base model (when it is a Hub id), language, tags
+        base_model=base.get("model") if HUB_ID.match(str(base.get("model"))) else None,
+        language=[style.language] if style else None, library_name="transformers",
+        tags=["summarizer", recipe.method, *([style.name] if style else [])],
+    )
+    card = ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
+    archive.write_atomic(out / "README.md", str(card))
     return out / "README.md"

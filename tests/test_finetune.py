@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from huggingface_hub import ModelCard
 from test_evaluate import short_rows
 
 from summarizer import SummarizerError
@@ -97,6 +98,8 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
     assert not (base[key] == merged[key]).all() and not any("lora" in k for k in merged)
     card = (result.path / "README.md").read_text()
     assert "validation loss after" in card and str(tiny_model_dir) in card and not (result.path / "checkpoints").exists()
+    meta = ModelCard.load(result.path / "README.md").data  # the Hub's metadata header parses back
+    assert meta.library_name == "transformers" and "lora" in meta.tags and "summarizer" in meta.tags
     assert json.loads((result.path / "finetune.json").read_text())["result"]["steps"] == 3
 
     lm = engine.load_model(str(result.path))
