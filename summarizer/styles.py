@@ -142,6 +142,33 @@ SCORE_LABELS = {"practicality": "实用性", "novelty": "创新性", "recommenda
 
 _SCORES_ALIASES = ("SCORE", "评分", "打分", "评估")
 
+def _zh_summary(name: str, layout: str, task: str, what: str, fields: tuple[Field, ...], example: str,
+                prompt_version: str, max_new_tokens: int, description: str) -> Style:
+    """A Chinese summary style: `task` opens the system prompt, `what` names the reply in the closing reminder."""
+    return Style(
+        name=name, language="zh", kind="summary", layout=layout, fields=fields,
+        system=_system(task, "Simplified Chinese"),
+        user=_user(f"Write the {what} for the abstract above in Simplified Chinese, in the layout given."),
+        example=example, prompt_version=prompt_version, max_new_tokens=max_new_tokens, description=description,
+    )
+
+
+def _translation(lang: str, language: str, aliases: tuple[str, ...], length_ratio: tuple[float, float],
+                 description: str) -> Style:
+    """A translate style: the whole abstract in `language`; its length ratio (chars of the translation over the
+    abstract's) bounds a truncated or padded translation."""
+    return Style(
+        name=f"{lang}-translate", language=lang, kind="translate", layout="translate",
+        fields=(Field("translation", "", aliases=aliases),),
+        system=(f"You translate research paper abstracts from English into {language}. {DATA_RULE}\n"
+                "Translate the whole abstract faithfully, keeping every number, name and term. "
+                f"Reply with the {language.split()[-1]} translation only."),
+        user=f"<abstract>\n{{abstract}}\n</abstract>\n\nTranslate the abstract above into {language}.",
+        example="", prompt_version=f"{lang}-translate/1", max_new_tokens=768, description=description,
+        license=LICENSE, citation=CITATION, length_ratio=length_ratio, source_lang="en", target_lang=lang,
+    )
+
+
 STYLES: dict[str, Style] = {
     "en-bullets": Style(
         name="en-bullets", language="en", kind="summary", layout="bullets",
@@ -168,22 +195,21 @@ STYLES: dict[str, Style] = {
         "모델로 한국어 요약합니다.",
         license=LICENSE, citation=CITATION,
     ),
-    "zh-digest": Style(
-        name="zh-digest", language="zh", kind="summary", layout="digest",
-        fields=(
+    "zh-digest": _zh_summary(
+        "zh-digest", "digest", "You write a Chinese digest entry for a research paper abstract.", "digest entry",
+        (
             Field("work", "WORK", aliases=("主要工作", "本文的主要工作"), hint="这篇论文做了什么、怎么做、结果如何"),
             Field("highlights", "HIGHLIGHTS", "list", 1, 5, aliases=("主要亮点", "亮点"), hint="这篇论文的一个亮点"),
             Field("keywords", "KEYWORDS", "keywords", 5, 5, aliases=("关键词", "核心关键词"), hint="中文术语 (摘要中的英文原词)"),
             Field("scores", "SCORES", "scores", aliases=_SCORES_ALIASES, hint="1-5 - 一句理由"),
         ),
-        system=_system("You write a Chinese digest entry for a research paper abstract.", "Simplified Chinese"),
-        user=_user("Write the digest entry for the abstract above in Simplified Chinese, in the layout given."),
-        example=_ZH_DIGEST_EXAMPLE, prompt_version="zh-digest/2", max_new_tokens=600,
-        description="本文对 Huggingface Daily Papers 推荐的论文从主要工作、主要亮点、关键词和评分四个方面进行速览。",
+        _ZH_DIGEST_EXAMPLE, "zh-digest/2", 600,
+        "本文对 Huggingface Daily Papers 推荐的论文从主要工作、主要亮点、关键词和评分四个方面进行速览。",
     ),
-    "zh-details": Style(
-        name="zh-details", language="zh", kind="summary", layout="details",
-        fields=(
+    "zh-details": _zh_summary(
+        "zh-details", "details", "You write a Chinese structured summary of a research paper abstract.",
+        "structured summary",
+        (
             Field("background", "BACKGROUND", aliases=("背景",), hint="这篇论文研究的问题及其背景"),
             Field("prior_work", "PRIOR_WORK", aliases=("PRIOR WORK", "已有的工作", "已有工作"),
                   hint="摘要提到的已有方法及其不足；摘要没有提到就写“摘要未提及”"),
@@ -192,14 +218,13 @@ STYLES: dict[str, Style] = {
             Field("implementation", "IMPLEMENTATION", aliases=("实现与部署",), hint="实验、数据与结果"),
             Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文"),
         ),
-        system=_system("You write a Chinese structured summary of a research paper abstract.", "Simplified Chinese"),
-        user=_user("Write the structured summary of the abstract above in Simplified Chinese, in the layout given."),
-        example=_ZH_DETAILS_EXAMPLE, prompt_version="zh-details/2", max_new_tokens=700,
-        description="Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",
+        _ZH_DETAILS_EXAMPLE, "zh-details/2", 700,
+        "Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",
     ),
-    "zh-notes": Style(
-        name="zh-notes", language="zh", kind="summary", layout="notes",
-        fields=(
+    "zh-notes": _zh_summary(
+        "zh-notes", "notes", "You write Chinese reading notes on a research paper abstract; never invent "
+        "institutions, figures or tables.", "reading notes",
+        (
             Field("title_zh", "TITLE_ZH", aliases=("论文标题", "标题", "TITLE"), hint="论文标题的中文翻译"),
             Field("tags", "TAGS", "list", 2, 6, aliases=("论文标签", "标签"), hint="一个中文主题词"),
             Field("goal", "GOAL", aliases=("研究核心目标与问题", "目标"), hint="这篇论文要解决的问题"),
@@ -207,40 +232,11 @@ STYLES: dict[str, Style] = {
             Field("findings", "FINDINGS", "list", 1, 5, aliases=("实验设计与主要发现", "发现"), hint="一个实验发现"),
             Field("conclusion", "CONCLUSION", aliases=("结论及对未来研究的意义", "结论"), hint="论文的结论"),
         ),
-        system=_system("You write Chinese reading notes on a research paper abstract; never invent institutions, "
-                       "figures or tables.", "Simplified Chinese"),
-        user=_user("Write the reading notes for the abstract above in Simplified Chinese, in the layout given."),
-        example=_ZH_NOTES_EXAMPLE, prompt_version="zh-notes/2", max_new_tokens=600,
-        description="Huggingface Daily Papers 论文笔记（标题翻译、标签、目标、方法、发现、结论）。",
+        _ZH_NOTES_EXAMPLE, "zh-notes/2", 600,
+        "Huggingface Daily Papers 论文笔记（标题翻译、标签、目标、方法、发现、结论）。",
     ),
-    "ko-translate": Style(
-        name="ko-translate", language="ko", kind="translate", layout="translate",
-        fields=(Field("translation", "", aliases=("번역", "TRANSLATION")),),
-        system=(
-            "You translate research paper abstracts from English into Korean. " + DATA_RULE + "\n"
-            "Translate the whole abstract faithfully, keeping every number, name and term. "
-            "Reply with the Korean translation only."
-        ),
-        user="<abstract>\n{abstract}\n</abstract>\n\nTranslate the abstract above into Korean.", example="",
-        prompt_version="ko-translate/1",
-        max_new_tokens=768,
-        description="[Hugging Face Daily Papers](https://huggingface.co/papers)의 초록을 로컬 모델로 한국어로 "
-        "번역합니다.",
-        license=LICENSE, citation=CITATION, length_ratio=(0.2, 1.2), source_lang="en", target_lang="ko",
-    ),
-    "zh-translate": Style(
-        name="zh-translate", language="zh", kind="translate", layout="translate",
-        fields=(Field("translation", "", aliases=("译文", "翻译", "TRANSLATION")),),
-        system=(
-            "You translate research paper abstracts from English into Simplified Chinese. " + DATA_RULE + "\n"
-            "Translate the whole abstract faithfully, keeping every number, name and term. "
-            "Reply with the Chinese translation only."
-        ),
-        user="<abstract>\n{abstract}\n</abstract>\n\nTranslate the abstract above into Simplified Chinese.",
-        example="", prompt_version="zh-translate/1",
-        max_new_tokens=768,
-        description="使用本地部署的开源模型将 [Hugging Face Daily Papers](https://huggingface.co/papers) 的论文摘要"
-        "翻译为中文。",
-        license=LICENSE, citation=CITATION, length_ratio=(0.12, 0.9), source_lang="en", target_lang="zh",
-    ),
+    "ko-translate": _translation("ko", "Korean", ("번역", "TRANSLATION"), (0.2, 1.2),
+        "[Hugging Face Daily Papers](https://huggingface.co/papers)의 초록을 로컬 모델로 한국어로 번역합니다."),
+    "zh-translate": _translation("zh", "Simplified Chinese", ("译文", "翻译", "TRANSLATION"), (0.12, 0.9),
+        "使用本地部署的开源模型将 [Hugging Face Daily Papers](https://huggingface.co/papers) 的论文摘要翻译为中文。"),
 }

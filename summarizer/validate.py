@@ -20,7 +20,7 @@ from summarizer.prompt import (
     parse_scores,
     system_prompt,
 )
-from summarizer.styles import SCORE_LABELS, Style
+from summarizer.styles import SCORE_LABELS, Field, Style
 from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD
 
 
@@ -64,17 +64,16 @@ def check_required(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     return [Problem("required", f"Missing or empty section(s): {markers}.")]
 
 
+def _lists(style: Style, fields: dict, kind: str) -> list[tuple[Field, list]]:
+    """(field, items) for each non-empty field of that kind ("list" or "keywords")."""
+    return [(f, v) for f in style.fields if f.kind == kind and isinstance(v := fields.get(f.name), list) and v]
+
+
 def check_bullets(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     """List fields (bullets, highlights, tags, ...) hold between min_items and max_items items."""
-    out = []
-    for f in style.fields:
-        value = fields.get(f.name)
-        if f.kind != "list" or not isinstance(value, list) or not value:
-            continue
-        if not f.min_items <= len(value) <= f.max_items:
-            where = f"{f.marker}: has" if f.marker else "The reply has"
-            out.append(Problem("bullets", f"{where} {len(value)} bullet points; write {count_phrase(f)}."))
-    return out
+    return [Problem("bullets", f"{f'{f.marker}: has' if f.marker else 'The reply has'} {len(items)} bullet points; "
+                               f"write {count_phrase(f)}.")
+            for f, items in _lists(style, fields, "list") if not f.min_items <= len(items) <= f.max_items]
 
 
 KEYWORD = re.compile(r"^(?P<en>[^()]*[A-Za-z][^\n]*?)\s\((?P<zh>[^()]*[\u4e00-\u9fff][^()]*)\)$")
@@ -83,14 +82,10 @@ KEYWORD = re.compile(r"^(?P<en>[^()]*[A-Za-z][^\n]*?)\s\((?P<zh>[^()]*[\u4e00-\u
 def check_keywords(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     """Keyword fields: exactly the count the style asks for, each shaped "English (中文)"."""
     out = []
-    for f in style.fields:
-        value = fields.get(f.name)
-        if f.kind != "keywords" or not isinstance(value, list) or not value:
-            continue
-        if not f.min_items <= len(value) <= f.max_items:
-            out.append(Problem("keywords", f"{f.marker}: has {len(value)} items; write {count_phrase(f)}."))
-        bad = [k for k in value if not KEYWORD.match(str(k))]
-        if bad:
+    for f, items in _lists(style, fields, "keywords"):
+        if not f.min_items <= len(items) <= f.max_items:
+            out.append(Problem("keywords", f"{f.marker}: has {len(items)} items; write {count_phrase(f)}."))
+        if bad := [k for k in items if not KEYWORD.match(str(k))]:
             out.append(Problem("keywords", f"Write each keyword as \"English (中文)\", not \"{bad[0]}\"."))
     return out
 
