@@ -23,6 +23,10 @@ from summarizer.prompt import (
 from summarizer.styles import SCORE_LABELS, Field, Style
 from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD
 
+QUOTE = 40  # characters of the reply quoted in a problem message: enough to find it, short enough for one line
+NAMED = 5  # invented numbers named in one message
+SENTENCE_MIN = 15  # characters: a shorter sentence ("代码已公开。", "Code is released.") may honestly recur
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -133,7 +137,7 @@ def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     for text in [" ".join(_texts(fields, skip=keywords)), *paragraphs]:
         if text.strip() and (share := script_share(text, style.language)) < LANGUAGE_MIN[style.language]:
             return [Problem("language",
-                            f"Write in {LANGUAGE_NAMES[style.language]} (only {share:.0%} of \"{text[:30]}\" is).")]
+                            f"Write in {LANGUAGE_NAMES[style.language]} (only {share:.0%} of \"{text[:QUOTE]}\" is).")]
     return []
 
 
@@ -158,8 +162,8 @@ def check_leaks(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         for pattern, what in LEAKS:
             m = pattern.search(text)
             if m and m.group(0) not in paper.abstract:
-                out.append(Problem("leak", f"Remove {what} (\"{m.group(0).strip()[:40]}\")."))
-    return out[:3]  # three are enough to say what to fix; a repair prompt shows at most six problems
+                out.append(Problem("leak", f"Remove {what} (\"{m.group(0).strip()[:QUOTE]}\")."))
+    return out[:3]  # three are enough to say what to fix (a repair prompt lists every problem it is given)
 
 
 TOKEN = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]|[\uac00-\ud7a3]+|[^\s\w]")
@@ -177,13 +181,13 @@ def check_repetition(style: Style, fields: dict, paper: Paper, n: int = 8, times
     grams = Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
     if grams and max(grams.values()) >= times:
         gram = max(grams, key=grams.get)
-        return [Problem("repetition", f"Do not repeat yourself (\"{' '.join(gram)[:40]}\" occurs {grams[gram]} times).")]
+        return [Problem("repetition", f"Do not repeat yourself (\"{' '.join(gram)[:QUOTE]}\" occurs {grams[gram]} times).")]
     sentences = Counter(
-        " ".join(s.lower().split()) for t in texts for s in SENTENCE.findall(t) if len(s.strip()) >= 15
+        " ".join(s.lower().split()) for t in texts for s in SENTENCE.findall(t) if len(s.strip()) >= SENTENCE_MIN
     )
     dup = [s for s, c in sentences.items() if c > 1]
     if dup:
-        return [Problem("repetition", f"Do not repeat the same sentence (\"{dup[0][:40]}\").")]
+        return [Problem("repetition", f"Do not repeat the same sentence (\"{dup[0][:QUOTE]}\").")]
     return []
 
 
@@ -219,7 +223,7 @@ def check_numbers(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     invented = sorted({raw for raw, unit in NUMBER.findall(URL.sub(" ", prose))
                        if not numbers(raw + unit) & allowed})
     if invented:
-        return [Problem("numbers", f"Use only numbers from the abstract; {', '.join(invented[:5])} is not in it.")]
+        return [Problem("numbers", f"Use only numbers from the abstract; {', '.join(invented[:NAMED])} is not in it.")]
     return []
 
 
@@ -234,16 +238,18 @@ SUMMARY_WORDS = set(
 def _source_words(paper: Paper) -> tuple[set[str], set[str]]:
     """(lower-case Latin words, their 5-letter stems) of the title and abstract."""
     words = set(re.findall(r"[a-z][a-z0-9]*", f"{paper.title} {paper.abstract}".lower()))
-    return words, {w[:STEM] for w in words if len(w) >= 4}
+    return words, {w[:STEM] for w in words if len(w) >= STEM_MIN}
 
 
+STEM_MIN = 4  # shorter words ("on", "the", "gan") are compared whole: their first letters say nothing
 STEM = 5  # letters compared: "compress", "compression" and "compressed" share "compr" (a stemmer would be overkill)
 GROUNDED_MIN = 0.5  # "most" words grounded; honest summaries measured 0.7-1.0 here, copies of the old example < 0.3
+EN_MIN_WORDS = 5  # English prose with fewer content words is a sentence or two of common words: too short to judge
 LATIN_MIN_WORDS = 4  # fewer Latin words in CJK prose than this say too little to judge (a name or two)
 
 
 def _grounded(word: str, words: set[str], stems: set[str]) -> bool:
-    return word in words or (len(word) >= 4 and word[:STEM] in stems)
+    return word in words or (len(word) >= STEM_MIN and word[:STEM] in stems)
 
 
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
@@ -254,8 +260,8 @@ def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     words, stems = _source_words(paper)
     text = prose(fields).lower()
     if style.language == "en":
-        found = [w for w in re.findall(r"[a-z]{4,}", text) if w not in SUMMARY_WORDS]
-        if len(found) < 5:  # too short to judge: a sentence or two of common words
+        found = [w for w in re.findall(r"[a-z]{4,}", text) if w not in SUMMARY_WORDS]  # 4+ letters: content words
+        if len(found) < EN_MIN_WORDS:
             return []
         what = "content words"
     else:
@@ -319,7 +325,7 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     for text in _texts(fields):
         line = shingles(text)
         if len(line) >= SEGMENT_MIN and len(line & fixed) / len(line) >= SEGMENT_COPY:
-            return [Problem("copy", f"Write about this paper: \"{text.strip()[:40]}\" repeats the prompt's example.")]
+            return [Problem("copy", f"Write about this paper: \"{text.strip()[:QUOTE]}\" repeats the prompt's example.")]
     return []
 
 
@@ -368,7 +374,7 @@ def check_coverage(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     if missing:
         return [Problem("coverage", f"Translate the whole abstract, keeping every number ({missing[0]} is missing).")]
     sentences = [s for s in SENTENCE.findall(paper.abstract) if s.strip()]
-    tail = " ".join(sentences[len(sentences) - max(1, len(sentences) // 3):])
+    tail = " ".join(sentences[len(sentences) - max(1, len(sentences) // 3):])  # the last third (one sentence at least)
     anchors = set(ANCHOR.findall(URL.sub(" ", tail)))
     if anchors and not any(a.lower() in text.lower() for a in anchors):
         return [Problem("coverage", "Translate the whole abstract: its last sentences (with "
