@@ -28,6 +28,14 @@ def section_tokens(field: Field) -> int:
     return SECTION_TOKENS[field.kind] * items
 
 
+def section_lines(field: Field) -> int:
+    """Line breaks after which a section (or a one-field reply) is complete: one per item of a list, as its first
+    item is already started; 0 (no limit) for a paragraph."""
+    if field.kind == "scores":
+        return len(SCORE_LABELS)
+    return field.max_items if field.kind in ("list", "keywords") else 0
+
+
 def section_start(field: Field) -> str:
     """What the reply holds before the model writes the section: its marker, and the first bullet (or score label)
     for lists, which keeps a small model from writing a list on one line or scores without labels. (Putting the
@@ -64,7 +72,8 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
     batch pads little); each group runs one engine.generate round per section, every round's prefill being the reply
     so far plus the next section's start. The Generation sums the rounds' tokens and seconds."""
     if not sectioned(style, lm):
-        return engine.generate(lm, prompts, config, on_result=on_result)
+        lines = section_lines(style.fields[0]) if len(style.fields) == 1 else 0
+        return engine.generate(lm, prompts, dataclasses.replace(config, max_lines=lines), on_result=on_result)
     fields = [f for f in style.fields if f.marker]
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i].filled()))
     results: dict[int, Generation] = {}
@@ -77,7 +86,7 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
             # the whole reply on one line); the stop string itself is cut off.
             stops = tuple(f"{sep}{f.marker}:" for f in fields if f is not field for sep in ("\n", " "))
             cfg = dataclasses.replace(config, max_new_tokens=section_tokens(field), stop_strings=stops,
-                                      progress=False)
+                                      max_lines=section_lines(field), progress=False)
             starts = {i: (replies[i] + "\n" if replies[i] else "") + section_start(field) for i in group}
             gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in group], cfg)
             for i, gen in zip(group, gens, strict=True):

@@ -32,6 +32,10 @@ class GenerationConfig:
     token_budget: int = 16384  # max padded tokens per batch = rows × (longest prompt + max_new_tokens)
     progress: bool = True  # tqdm bar on stderr (it is silent anyway when stderr is not a TTY)
     stop_strings: tuple[str, ...] = ()  # a row stops once it writes one of these (kept in its text); () = EOS only
+    # 0 = no limit; else a row stops once its reply has written this many line breaks. A list reply (prefilled with
+    # its first "-") then ends after this many items: the 0.5B model wrote 7-10 Korean bullets where 6 are allowed,
+    # looping in most of them until max_new_tokens.
+    max_lines: int = 0
 
     def __post_init__(self):
         for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams"):

@@ -7,6 +7,7 @@ token_budget, left-padded, and split across processes under `accelerate launch`.
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import time
 import warnings
@@ -155,6 +156,31 @@ def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos:
     return gc
 
 
+@functools.lru_cache(maxsize=4)
+def _newline_ids(tokenizer) -> frozenset[int]:
+    """Ids of every token whose text holds a line break (151k decodes once per tokenizer, well under a second)."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return frozenset(i for i, t in enumerate(texts) if "\n" in t)
+
+
+def _line_limit(tokenizer, lines: int):
+    """A stopping criterion: per row, done once `lines` tokens with a line break have been generated."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class LineLimit(StoppingCriteria):
+        def __init__(self):
+            self.newline = torch.tensor(sorted(_newline_ids(tokenizer)))
+            self.count = None
+
+        def __call__(self, input_ids, scores, **kwargs):
+            last = torch.isin(input_ids[:, -1], self.newline.to(input_ids.device)).long()
+            self.count = last if self.count is None else self.count + last
+            return self.count >= lines
+
+    return LineLimit()
+
+
 def _eos_ids(lm: LoadedModel) -> set[int]:
     eos = lm.model.generation_config.eos_token_id
     ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -167,6 +193,7 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
                on_result: Callable[[int, Generation], None] | None, show: bool) -> dict[int, Generation]:
     import torch
     from tqdm.auto import tqdm
+    from transformers import StoppingCriteriaList
 
     fitted = {i: _fit(lm, prompts[i], config) for i in indices}  # every error before any generation
     groups: dict[tuple, list[int]] = {}  # seq2seq: one (source, target) pair per batch
@@ -179,7 +206,7 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
         for batch in plan_batches([len(fitted[i][0]) for i in members], config)
     ]
     eos, causal = _eos_ids(lm), lm.kind == "causal"
-    if config.stop_strings:  # a row stopped by a stop string is padded to the batch's end: padding ends it too
+    if config.stop_strings or config.max_lines:  # a row stopped early is padded to the batch's end: padding ends it
         eos = eos | {lm.tokenizer.pad_token_id}
     if config.do_sample:
         torch.manual_seed(config.seed)
@@ -199,6 +226,8 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
                 input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
                 generation_config=_hf_generation_config(lm, config, forced),
                 **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
+                **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
+                   if config.max_lines else {}),
             )
         seconds = (time.perf_counter() - t0) / len(batch)
         new = out[:, ids.shape[1]:] if causal else out[:, 1:]  # seq2seq: drop the decoder start token
@@ -206,8 +235,9 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
             row = new[r].tolist()
             stop = next((k for k, t in enumerate(row) if t in eos), None)
             text = lm.tokenizer.decode(row if stop is None else row[:stop + 1], skip_special_tokens=True)
-            if stop is None and any(text.endswith(s) for s in config.stop_strings):
-                stop = len(row) - 1  # it stopped on a stop string exactly at the last slot
+            if stop is None and (any(text.endswith(s) for s in config.stop_strings) or (
+                    config.max_lines and sum(t in _newline_ids(lm.tokenizer) for t in row) >= config.max_lines)):
+                stop = len(row) - 1  # it stopped on a stop string or its line limit exactly at the last slot
             n = len(row) if stop is None else stop + 1
             gen = Generation(
                 key=prompts[i].key,

@@ -128,6 +128,28 @@ def test_stop_strings_end_a_row_where_they_occur_and_the_rest_of_the_batch_goes_
             assert (c.text, c.completion_tokens) == (f.text, f.completion_tokens)
 
 
+def test_a_line_limit_ends_each_row_after_that_many_line_breaks(tiny, monkeypatch):
+    """max_lines counts generated tokens holding a line break. The random tiny model writes no text worth the name,
+    so every token counts as a line break here: each row then stops after exactly max_lines tokens."""
+    from summarizer import engine
+
+    prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(3, seed=4))]
+    free = generate(tiny, prompts, GenerationConfig(max_new_tokens=16))
+    assert all(g.completion_tokens == 16 for g in free)
+    monkeypatch.setattr(engine, "_newline_ids", lambda tok: frozenset(range(len(tok))))
+    for lines in (3, 5):
+        cut = generate(tiny, prompts, GenerationConfig(max_new_tokens=16, max_lines=lines))
+        assert [(g.completion_tokens, g.finished) for g in cut] == [(lines, True)] * 3
+
+
+def test_newline_ids_are_the_tokens_that_hold_a_line_break(tiny):
+    from summarizer.engine import _newline_ids
+
+    ids = _newline_ids(tiny.tokenizer)
+    assert tiny.tokenizer("\n", add_special_tokens=False)["input_ids"][0] in ids
+    assert not ids & set(tiny.tokenizer("ab c", add_special_tokens=False)["input_ids"])
+
+
 def test_completion_count_stops_at_first_eos_even_though_pad_is_eos(tiny, monkeypatch):
     """SmolLM2/Qwen pad with their EOS: a finished row is EOS followed by padding EOS tokens."""
     import torch
