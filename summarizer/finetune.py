@@ -232,7 +232,7 @@ def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, da
         f"| wall minutes (load, train, eval) | {result.seconds / 60:.1f} |",
     ]
     if evaluation:
-        for k in ("chrf", "rouge_l", "format_valid", "language_ok", "numbers_ok", "tokens_per_second"):
+        for k in ("chrf", "rouge_l", "format_valid", "language_ok", "numbers_ok", "grounded", "tokens_per_second"):
             if k in evaluation:
                 lines.append(f"| eval {k} | {fmt(evaluation[k])} |")
         lines += ["", f"chrF signature: `{evaluation.get('chrf_signature')}`"]
