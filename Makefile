@@ -54,13 +54,18 @@ validity: setup
 lint: setup
 	.venv/bin/ruff check summarizer scripts tests
 
-# dataset: build a datasets dataset from earlier digests (DIGESTS=path, OUT=dir).
+# dataset: build a datasets dataset from earlier digests or daily-arXiv-ai-enhanced JSONL (DIGESTS=path, OUT=dir);
+# SPLIT_BY=day holds out whole days (the latest, or VALIDATION_DAYS=YYYY-MM-DD,... which implies it).
 DIGESTS ?= data/digests
 OUT ?= data/dataset
+SPLIT_BY ?=
+VALIDATION_DAYS ?=
 dataset: setup
-	$(PY) -m summarizer dataset $(DIGESTS) --out $(OUT) $(ARGS)
+	$(PY) -m summarizer dataset $(DIGESTS) --out $(OUT) $(if $(SPLIT_BY),--split-by $(SPLIT_BY)) \
+		$(if $(VALIDATION_DAYS),--validation-days $(VALIDATION_DAYS)) $(ARGS)
 
-# finetune: LoRA fine-tune per the recipe RECIPE on the dataset OUT.
+# finetune: LoRA fine-tune per the recipe RECIPE on the dataset OUT (RECIPE=models/finetune-qwen0.5b-zh-tldr.yaml
+# needs `make multilingual-model` first).
 RECIPE ?= models/finetune-lora.yaml
 finetune: setup
 	$(PY) scripts/finetune.py --recipe $(RECIPE) --dataset $(OUT) $(ARGS)

@@ -55,25 +55,35 @@ def fetch(
 
 @app.command()
 def dataset(
-    digests: Annotated[list[str], typer.Argument(help="Digest files (.md/.txt pages or .json sidecars) or folders.")],
+    digests: Annotated[list[str], typer.Argument(help="Digest files (.md/.txt pages, .json sidecars, "
+                                                 "daily-arXiv-ai-enhanced .jsonl) or folders.")],
     out: Annotated[str, typer.Option(help="Output directory for the DatasetDict, JSONL files and report.json.")],
     style: Annotated[str | None, typer.Option(help="Read pages as this style (default: detect) and keep only it.")] = None,
     model: Annotated[str | None, typer.Option(help="Also store the exact chat-template prompt of this model.")] = None,
-    validation_share: Annotated[float, typer.Option(help="Share of paper ids (by hash) in the validation split.")] = 0.1,
+    validation_share: Annotated[float, typer.Option(help="Share of paper ids (by hash), or with --split-by day of "
+                                                         "the days (the latest), in the validation split.")] = 0.1,
+    split_by: Annotated[str | None, typer.Option(help="'id' (a hash of the arXiv id) or 'day' (whole days held out, "
+                                                       "days the model never saw); default id.")] = None,
+    validation_days: Annotated[str | None, typer.Option(help="Comma-separated days (YYYY-MM-DD) held out for "
+                                                             "validation; implies --split-by day.")] = None,
     no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't ask arXiv for abstracts missing from the archive.")] = False,
     keep_invalid: Annotated[bool, typer.Option("--keep-invalid", help="Keep references that fail the style's validation.")] = False,
 ) -> None:
     """Build a training/evaluation dataset from earlier digests, joined with their abstracts; lists every skip."""
-    from summarizer.dataset import build_dataset
+    from summarizer.dataset import build_dataset, check_split
 
+    days = tuple(d.strip() for d in (validation_days or "").split(",") if d.strip())
+    split_by = split_by or ("day" if days else "id")
     try:
+        check_split(split_by, days)  # before a model load: a typo fails at once
         tokenizer = None
         if model is not None:
             from summarizer.engine import load_model
 
             tokenizer = load_model(model).tokenizer
         report = build_dataset(digests, out, style=style, tokenizer=tokenizer, arxiv=not no_arxiv,
-                               validation_share=validation_share, check=not keep_invalid)
+                               validation_share=validation_share, check=not keep_invalid,
+                               split_by=split_by, validation_days=days)
     except SummarizerError as exc:
         fail(exc)
     for source, paper, reason in report.skipped:

@@ -1,6 +1,6 @@
-"""Training data from earlier digests: parse every digest (Markdown or our JSON sidecars), join each paper with its
-abstract, and save a `datasets` DatasetDict (+ JSONL) whose prompt is the style's inference prompt and whose
-completion is the structured reply the style's parser accepts.
+"""Training data from earlier digests: parse every digest (Markdown, our JSON sidecars, or daily-arXiv-ai-enhanced
+JSONL), join each paper with its abstract, and save a `datasets` DatasetDict (+ JSONL) whose prompt is the style's
+inference prompt and whose completion is the structured reply the style's parser accepts.
 """
 
 from __future__ import annotations
@@ -8,15 +8,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from summarizer import SummarizerError, archive
-from summarizer.papers import Paper
+from summarizer.papers import Paper, normalize_id
 from summarizer.prompt import OutputFormatError, build_prompt, format_output, parse_output
 from summarizer.readback import ParsedEntry, parse_markdown
 from summarizer.styles import SCORE_LABELS, STYLES, Style
+from summarizer.text import one_line
 from summarizer.validate import validate
 
 log = logging.getLogger(__name__)
@@ -51,19 +53,20 @@ def reference_text(style: Style, fields: dict) -> str:
 # ---- reading digests
 
 def digest_files(paths: list[str | Path]) -> list[Path]:
-    """Digest pages and sidecars under the given files/dirs; a `<date>.md` with a `<date>.json` beside it is
-    read from the sidecar (exact fields), never twice."""
+    """Digest pages, sidecars and JSONL files under the given files/dirs; a `<date>.md` with a `<date>.json` beside
+    it is read from the sidecar (exact fields), never twice."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(x for x in p.rglob("*") if x.is_file() and x.suffix in (*DIGEST_SUFFIXES, ".json")
+            found += sorted(x for x in p.rglob("*") if x.is_file()
+                            and x.suffix in (*DIGEST_SUFFIXES, ".json", ENHANCED_SUFFIX)
                             and x.name != "README.md" and not x.name.startswith("."))
         elif p.is_file():
             found.append(p)
         else:
             raise SummarizerError(f"The digest path {p} does not exist.")
     sidecars = {x.with_suffix("") for x in found if x.suffix == ".json"}
-    return [x for x in found if x.suffix == ".json" or x.with_suffix("") not in sidecars]
+    return [x for x in found if x.suffix in (".json", ENHANCED_SUFFIX) or x.with_suffix("") not in sidecars]
 
 
 def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]]:
@@ -86,12 +89,73 @@ def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]
     return out
 
 
+# ---- daily-arXiv-ai-enhanced JSONL: summaries a large API model wrote, one paper per line, abstract included
+
+ENHANCED_SUFFIX = ".jsonl"
+ENHANCED_STYLE = "zh-tldr"  # the style whose fields are the rows' "AI" keys (tldr, motivation, method, result, ...)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _enhanced_row(row: dict, day: str | None, source: str) -> tuple[ParsedEntry, Paper]:
+    """One JSONL row → (zh-tldr entry, its Paper with the row's own abstract); `skip` says why a row gives none."""
+    st = STYLES[ENHANCED_STYLE]
+    pid = normalize_id(str(row.get("id") or "")) or str(row.get("id") or "") or None
+    title = one_line(row.get("title") or "")
+    date = row["date"] if isinstance(row.get("date"), str) and _DAY.fullmatch(row["date"]) else day
+    # arXiv abstracts come with hard line breaks every ~80 characters: one paragraph, as Paper.abstract always is.
+    abstract = " ".join(str(row.get("summary") or "").split())
+    ai = row.get("AI") if isinstance(row.get("AI"), dict) else {}
+    # One paragraph per field: a line break could start a line with a section marker and split the target.
+    fields = {f.name: one_line(v) for f in st.fields if isinstance(v := ai.get(f.name), str) and v.strip()}
+    missing = [f.name for f in st.fields if f.name not in fields]
+    why = []
+    if missing:
+        why.append(f"the AI summary lacks {', '.join(missing)}")
+    if not abstract:
+        why.append("the abstract (summary) is empty")
+    authors = tuple(str(a) for a in row.get("authors") or () if a) if isinstance(row.get("authors"), list) else ()
+    paper = Paper(id=pid or "", title=title, abstract=abstract, date=date or "", authors=authors, source=source)
+    entry = ParsedEntry(pid, title, st.name, date, fields, source, skip="; ".join(why) or None)
+    return entry, paper
+
+
+def parse_enhanced(text: str, name: str = "") -> list[tuple[ParsedEntry, Paper | None]]:
+    """A daily-arXiv-ai-enhanced JSONL file (`2026-05-12_AI_enhanced_Chinese.jsonl`, one paper per line with `id`,
+    `title`, `authors`, `summary` = the arXiv abstract and `AI` = {tldr, motivation, method, result, conclusion})
+    → (zh-tldr entry, Paper) per row. The day is the row's `date`, else the one in the file name. A line that is no
+    such row is skipped with its reason; a file with none at all is an error (it is some other JSONL)."""
+    day = m.group(0) if (m := _DAY.search(Path(name).name)) else None
+    out: list[tuple[ParsedEntry, Paper | None]] = []
+    shaped = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        source = f"{name}#{n}"
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or not row.get("id") or ("AI" not in row and "summary" not in row):
+            out.append((ParsedEntry(None, "", ENHANCED_STYLE, day, {}, source,
+                                    skip="not a daily-arXiv-ai-enhanced row (a JSON object with id, title, summary and AI)"),
+                        None))
+            continue
+        shaped += 1
+        out.append(_enhanced_row(row, day, source))
+    if not shaped:
+        raise SummarizerError(f"The JSONL file {name} has no daily-arXiv-ai-enhanced rows (JSON objects with id, "
+                              "title, summary and AI).")
+    return out
+
+
 def read_digest(path: Path, style: str | None = None) -> list[tuple[ParsedEntry, Paper | None]]:
-    """One file → entries (+ the Paper when a sidecar has it)."""
+    """One file → entries (+ the Paper when a sidecar or JSONL row has it)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SummarizerError(f"The digest file {path} cannot be read ({exc}).") from None
+    if path.suffix == ENHANCED_SUFFIX:
+        return parse_enhanced(text, str(path))
     if path.suffix == ".json":
         try:
             doc = json.loads(text)
@@ -157,6 +221,50 @@ def split_of(pid: str, validation_share: float = 0.1) -> str:
     return "validation" if bucket < validation_share else "train"
 
 
+SPLITS_BY = ("id", "day")  # "id": a hash of the arXiv id; "day": whole days held out (days the model never saw)
+
+
+def held_out_days(days: set[str], validation_share: float = 0.1, chosen: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The validation days of a split by day: `chosen` when given (each must be among `days`), else the latest
+    share of the days (rounded up; never every day unless the share is 1): a model trained on the past is then
+    measured on later days, as it will be used."""
+    if chosen:
+        if absent := sorted(set(chosen) - days):
+            have = ", ".join(sorted(days)) or "none"
+            raise SummarizerError(f"No record is from the validation day {absent[0]} (the records' days: {have}).")
+        return tuple(sorted(set(chosen)))
+    ordered = sorted(days)
+    if validation_share <= 0 or not ordered:
+        return ()
+    n = len(ordered) if validation_share >= 1 else min(math.ceil(validation_share * len(ordered)), len(ordered) - 1)
+    return tuple(ordered[len(ordered) - n:]) if n else ()
+
+
+def check_split(split_by: str, validation_days: tuple[str, ...] = ()) -> None:
+    """A known split, and validation days (real YYYY-MM-DD days) only with the split by day."""
+    if split_by not in SPLITS_BY:
+        raise SummarizerError(f"Unknown split {split_by!r}; choose one of: {', '.join(SPLITS_BY)}.")
+    if validation_days and split_by != "day":
+        raise SummarizerError("Validation days need the split by day (--split-by day).")
+    for day in validation_days:
+        archive.validate_date(day)
+
+
+def split_rows(rows: list[dict], validation_share: float = 0.1, split_by: str = "id",
+               validation_days: tuple[str, ...] = ()) -> tuple[dict[str, list[dict]], tuple[str, ...]]:
+    """({"train": rows, "validation": rows}, the held-out days) by id hash or by day; a row with no day is
+    always in train under the split by day (no day can be held out for it)."""
+    check_split(split_by, validation_days)
+    days: tuple[str, ...] = ()
+    if split_by == "day":
+        days = held_out_days({r["date"] for r in rows if r.get("date")}, validation_share, tuple(validation_days))
+    parts: dict[str, list[dict]] = {"train": [], "validation": []}
+    for r in rows:
+        held = r.get("date") in days if split_by == "day" else split_of(r["id"], validation_share) == "validation"
+        parts["validation" if held else "train"].append(r)
+    return parts, days
+
+
 @dataclass
 class BuildReport:
     parsed: int = 0  # paper entries read from the digests
@@ -165,9 +273,13 @@ class BuildReport:
     skipped: list = field(default_factory=list)  # (source, id or title, reason)
     notes: list = field(default_factory=list)  # lossy changes kept (e.g. 4.5 rounded to 5)
     out_dir: str = ""
+    split_by: str = "id"  # "id" or "day" (see SPLITS_BY)
+    validation_days: tuple = ()  # the days held out by the split by day
 
     def summary(self) -> str:
         split = ", ".join(f"{k} {v}" for k, v in self.splits.items())
+        if self.split_by == "day":
+            split += f"; validation days: {', '.join(self.validation_days) or 'none'}"
         return f"{self.parsed} parsed, {self.joined} joined ({split}), {len(self.skipped)} skipped"
 
 
@@ -246,14 +358,14 @@ def build_examples(paths: list[str | Path], *, style: str | None = None, tokeniz
     return rows, report
 
 
-def save(rows: list[dict], out_dir: Path, validation_share: float = 0.1) -> dict[str, int]:
-    """DatasetDict(train, validation) via save_to_disk into out_dir, plus out_dir/<split>.jsonl; split sizes."""
+def save(rows: list[dict], out_dir: Path, validation_share: float = 0.1, *, split_by: str = "id",
+         validation_days: tuple[str, ...] = ()) -> dict[str, int]:
+    """DatasetDict(train, validation) via save_to_disk into out_dir, plus out_dir/<split>.jsonl; split sizes.
+    The split is by id hash, or by day (see split_rows)."""
     from datasets import Dataset, DatasetDict, Features, Value
 
     features = Features({c: Value("string") for c in COLUMNS})
-    parts = {"train": [], "validation": []}
-    for r in rows:
-        parts[split_of(r["id"], validation_share)].append(r)
+    parts, _ = split_rows(rows, validation_share, split_by, validation_days)
     # An empty split is left out: datasets cannot load a saved split with no rows.
     dd = DatasetDict({k: Dataset.from_dict({c: [r[c] for r in v] for c in COLUMNS}, features=features)
                       for k, v in parts.items() if v})
@@ -269,18 +381,21 @@ def save(rows: list[dict], out_dir: Path, validation_share: float = 0.1) -> dict
 
 def build_dataset(paths: list[str | Path], out_dir: str | Path, *, style: str | None = None, tokenizer=None,
                   home: Path | None = None, arxiv: bool = True, validation_share: float = 0.1,
-                  check: bool = True) -> BuildReport:
+                  check: bool = True, split_by: str = "id", validation_days: tuple[str, ...] = ()) -> BuildReport:
     """Digests → examples → `out_dir` (DatasetDict + train/validation JSONL + report.json); returns the counts."""
+    check_split(split_by, validation_days)  # before any reading: a typo fails at once
     rows, report = build_examples(paths, style=style, tokenizer=tokenizer, home=home, arxiv=arxiv, check=check)
     if not rows:
         reasons = "; ".join(sorted({r for _, _, r in report.skipped}))[:300] or "no digest entries found"
         raise SummarizerError(f"No examples could be built from {', '.join(map(str, paths))} ({reasons}).")
     out = Path(out_dir)
-    report.splits = save(rows, out, validation_share)
-    report.out_dir = str(out)
+    _, days = split_rows(rows, validation_share, split_by, validation_days)
+    report.splits = save(rows, out, validation_share, split_by=split_by, validation_days=days)
+    report.out_dir, report.split_by, report.validation_days = str(out), split_by, days
     doc = {"parsed": report.parsed, "joined": report.joined, "splits": report.splits,
            "skipped": [{"source": s, "paper": p, "reason": r} for s, p, r in report.skipped],
-           "notes": report.notes, "validation_share": validation_share,
+           "notes": report.notes, "validation_share": validation_share, "split_by": split_by,
+           "validation_days": list(days), "undated": sum(not r.get("date") for r in rows),
            "prompt_tokenizer": getattr(tokenizer, "name_or_path", None)}
     archive.write_atomic(out / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
     return report

@@ -1,5 +1,5 @@
 """Model evaluation against reference digests: generate for the validation split through the engine, then score
-chrF (sacrebleu), ROUGE-L (language-aware tokens), format validity, language, number faithfulness and speed.
+chrF (sacrebleu), ROUGE-L (language-aware tokens), format validity, language, grounding, number faithfulness, speed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from summarizer.styles import STYLES
 from summarizer.validate import check_language, check_reply
 
 FORMAT_RULES = ("required", "bullets", "keywords", "scores")  # the layout itself; content rules are scored apart
+# A reply that breaks none of these is about its own paper: its terms come from the abstract, and it is no copy of
+# the prompt or of the style's example (what a small model writes when it learned the layout but not the task).
+ABOUT_RULES = ("grounding", "copy")
 
 
 # ---- pure metrics
@@ -56,7 +59,8 @@ def rouge_l(hypotheses: list[str], references: list[str], language: str) -> floa
 
 
 def judge(style_name: str, text: str, paper: Paper) -> dict:
-    """One reply → {"fields", "text" (what is compared), "format_valid", "language_ok", "numbers_ok", "rules"}."""
+    """One reply → {"fields", "text" (what is compared), "format_valid", "language_ok", "numbers_ok", "about_paper",
+    "rules"}."""
     from summarizer.dataset import reference_text
 
     st = STYLES[style_name]
@@ -64,18 +68,20 @@ def judge(style_name: str, text: str, paper: Paper) -> dict:
     if checked.fields is None:
         lang_ok = not check_language(st, {"text": text}, paper)
         return {"fields": None, "text": text.strip(), "format_valid": False, "language_ok": lang_ok,
-                "numbers_ok": False, "rules": ["format"]}
+                "numbers_ok": False, "about_paper": False, "rules": ["format"]}
     rules = sorted({p.rule for p in checked.problems})
     return {"fields": checked.fields, "text": reference_text(st, checked.fields), "rules": rules,
             "format_valid": not set(rules) & set(FORMAT_RULES), "language_ok": "language" not in rules,
-            "numbers_ok": "numbers" not in rules}
+            "numbers_ok": "numbers" not in rules, "about_paper": not set(rules) & set(ABOUT_RULES)}
 
 
 def summarize(judged: list[dict], references: list[str], language: str) -> dict:
-    """Corpus numbers from judged replies (pure; rates are 0–1, chrF and ROUGE-L 0–100)."""
+    """Corpus numbers from judged replies (pure; rates are 0–1, chrF and ROUGE-L 0–100). `grounded` is the share of
+    the format-valid replies that are about their own paper (None when no reply is format-valid)."""
     n = len(judged) or 1
     hyps = [j["text"] for j in judged]
     score, signature = chrf(hyps, references) if judged else (0.0, "")
+    shaped = [j for j in judged if j["format_valid"]]
     return {
         "examples": len(judged),
         "chrf": score, "chrf_signature": signature, "rouge_l": rouge_l(hyps, references, language),
@@ -83,6 +89,7 @@ def summarize(judged: list[dict], references: list[str], language: str) -> dict:
         "fully_valid": sum(not j["rules"] for j in judged) / n,
         "language_ok": sum(j["language_ok"] for j in judged) / n,
         "numbers_ok": sum(j["numbers_ok"] for j in judged) / n,
+        "grounded": sum(j["about_paper"] for j in shaped) / len(shaped) if shaped else None,
         "failures": dict(Counter(r for j in judged for r in j["rules"])),
     }
 
@@ -130,8 +137,8 @@ def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = 
         "generation": dataclasses.asdict(config), "seconds": wall, "generated_tokens": tokens,
         "tokens_per_second": tokens / wall if wall else 0.0,
         "finished_rate": sum(g.finished for g in gens) / len(gens),
-        "per_example": [{k: j[k] for k in ("id", "format_valid", "language_ok", "numbers_ok", "rules", "finished",
-                                           "completion_tokens", "raw")} for j in judged],
+        "per_example": [{k: j[k] for k in ("id", "format_valid", "language_ok", "numbers_ok", "about_paper", "rules",
+                                           "finished", "completion_tokens", "raw")} for j in judged],
     })
     return result
 
@@ -143,8 +150,9 @@ def markdown_table(result: dict) -> str:
         ("chrF", f"{result['chrf']:.2f}"), ("ROUGE-L (F1)", f"{result['rouge_l']:.2f}"),
         ("format valid", f"{result['format_valid']:.0%}"), ("fully valid", f"{result['fully_valid']:.0%}"),
         ("language correct", f"{result['language_ok']:.0%}"), ("numbers faithful", f"{result['numbers_ok']:.0%}"),
+        ("about its own paper (of format valid)", "–" if result.get("grounded") is None else f"{result['grounded']:.0%}"),
         ("stopped before max_new_tokens", f"{result['finished_rate']:.0%}"),
-        ("tokens/s", f"{result['tokens_per_second']:.1f}"),
+        ("generated tokens/s (whole run)", f"{result['tokens_per_second']:.1f}"),
     ]
     body = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return f"| metric | value |\n|---|---|\n{body}\n\nchrF signature: `{result['chrf_signature']}`\n"

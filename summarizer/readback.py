@@ -54,6 +54,8 @@ def detect_style(text: str, hint: str = "") -> str:
     """The style of a page: `hint` (e.g. the digests/<style>/ folder) when it names one, else the page's shape."""
     if hint in STYLES:
         return hint
+    if re.search(r"^#{2,4} TLDR\s*$", text, re.M):  # before zh-digest: a TLDR page may say 关键词 and link HF
+        return "zh-tldr"
     if "<details>" in text and "badge/Date-" in text:
         return "zh-details"
     if re.search(r"^# .+\n\[[^\]]*\]\(https?://arxiv\.org/pdf/", text, re.M):
@@ -66,8 +68,8 @@ def detect_style(text: str, hint: str = "") -> str:
         if lang == "en":
             return "en-bullets"
         return f"{lang}-bullets" if bulleted and lang == "ko" else f"{lang}-translate"
-    raise SummarizerError("The page matches none of the digest formats (zh-digest, zh-details, zh-notes, bullets, "
-                          "translate); pass --style.")
+    raise SummarizerError("The page matches none of the digest formats (zh-digest, zh-details, zh-notes, zh-tldr, "
+                          "bullets, translate); pass --style.")
 
 
 # ---- splitting a page into (id, title, chunk) entries
@@ -87,7 +89,7 @@ def _split_marked(text: str) -> list[tuple[str | None, str, str | None]]:
 
 def _split_real(text: str, layout: str) -> list[tuple[str | None, str, str | None]]:
     lines = text.split("\n")
-    if layout == "digest":
+    if layout in ("digest", "tldr"):
         starts = [i for i, ln in enumerate(lines) if ln.startswith("## ")]
     elif layout == "notes":
         starts = [i for i, ln in enumerate(lines) if ln.startswith("# ")]

@@ -172,6 +172,33 @@ def _notes_page(style: Style, date: str, entries: list[Entry]) -> str:
     return "\n\n".join(f"{_comment(e)}\n{_notes_paper(style, e)}" for e in entries)
 
 
+# ---- zh-tldr: the five sections of the daily-arXiv-ai-enhanced summaries, one heading each
+
+TLDR_HEADINGS = {"tldr": "TLDR", "motivation": "动机", "method": "方法", "result": "结果", "conclusion": "结论"}
+
+
+def _tldr_paper(style: Style, e: Entry) -> str:
+    p = e.paper
+    link = f"[{p.title}]({p.abs_url})"
+    if p.repeat_of:
+        return _repeat_line(style, p, link)
+    facts = [f"**作者**: {', '.join(p.authors)}"] if p.authors else []
+    facts += [f"**点赞**: {p.upvotes}"] if p.upvotes else []  # 0 = the source has no upvotes (imported rows)
+    parts = [f"## {link}", *([" · ".join(facts)] if facts else [])]
+    if e.fields is None:
+        parts.append(_unavailable(e))
+    else:
+        parts += [f"#### {heading}\n{e.fields[name]}" for name, heading in TLDR_HEADINGS.items()]
+    return "\n\n".join(parts)
+
+
+def _tldr_page(style: Style, date: str, entries: list[Entry]) -> str:
+    head = (f"# 【{date}】Huggingface 每日论文 TLDR\n\n"
+            f"- [Huggingface Daily Papers {date}](https://huggingface.co/papers?date={date}) 共 {len(entries)} 篇论文。"
+            f"\n\n> {style.description}")
+    return "\n\n".join([head, *(f"{_comment(e)}\n{_tldr_paper(style, e)}" for e in entries)])
+
+
 # ---- ko-bullets / en-bullets (sample 004) and the translate styles: the wrapped page
 
 def _facts(p: Paper) -> str:
@@ -213,6 +240,7 @@ PAGES: dict[str, Callable[[Style, str, list[Entry]], str]] = {
     "digest": _digest_page,
     "details": _details_page,
     "notes": _notes_page,
+    "tldr": _tldr_page,
     "bullets": _wrapped_page,
     "translate": _wrapped_page,
 }

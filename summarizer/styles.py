@@ -26,7 +26,7 @@ class Style:
     name: str  # the key in STYLES and the digests/<name>/ folder
     language: str  # "en" | "zh" | "ko": language of the prose; checked by validate's language rule
     kind: str  # "summary" (model writes the fields from the abstract) | "translate" (abstract translated in full)
-    layout: str  # which page renderer: "digest" | "details" | "notes" | "bullets" | "translate"
+    layout: str  # which page renderer: "digest" | "details" | "notes" | "tldr" | "bullets" | "translate"
     fields: tuple[Field, ...]  # the prose fields the model writes, in the order it writes them
     system: str  # system prompt: task and data-not-instructions rule (prompt.py appends the layout from `fields`)
     user: str  # user turn; "{title}" and the literal "{abstract}" marker are filled by build_prompt
@@ -138,6 +138,13 @@ FINDINGS:
 - 在两个基准上精度接近完整网络
 CONCLUSION: 通道剪枝是压缩光流网络的有效途径，便于移动端部署。"""
 
+# Written for the TinyFlow abstract alone: no number (the abstract has none) and no sentence that would fit any paper.
+_ZH_TLDR_EXAMPLE = """TLDR: 本文提出TinyFlow，通过剪除对光流估计贡献较小的通道来压缩光流网络，使其能在手机上运行且精度接近完整网络。
+MOTIVATION: 光流网络精度高，但计算量太大，难以在手机等移动设备上运行。
+METHOD: 按照每个通道对光流估计误差的影响对通道排序，剪除贡献较小的通道，再进行短时间微调以恢复精度。
+RESULT: 在两个基准上的实验表明，剪枝后的网络精度接近完整网络。
+CONCLUSION: 通道剪枝能有效压缩光流网络，便于移动端部署；作者公开了代码。"""
+
 SCORE_LABELS = {"practicality": "实用性", "novelty": "创新性", "recommendation": "推荐度"}  # scores field keys
 
 _SCORES_ALIASES = ("SCORE", "评分", "打分", "评估")
@@ -234,6 +241,20 @@ STYLES: dict[str, Style] = {
         ),
         _ZH_NOTES_EXAMPLE, "zh-notes/2", 600,
         "Huggingface Daily Papers 论文笔记（标题翻译、标签、目标、方法、发现、结论）。",
+    ),
+    "zh-tldr": _zh_summary(
+        "zh-tldr", "tldr", "You write a Chinese TLDR of a research paper abstract: the whole paper in one or two sentences, "
+        "then its motivation, method, results and conclusion.", "TLDR and its four sections",
+        # The five keys of the daily-arXiv-ai-enhanced "AI" summaries (dataset.py imports them under these names).
+        (
+            Field("tldr", "TLDR", aliases=("TL;DR", "一句话总结", "太长不看"), hint="一两句话概括这篇论文做了什么、结果如何"),
+            Field("motivation", "MOTIVATION", aliases=("动机", "研究动机"), hint="这篇论文要解决的问题及其原因"),
+            Field("method", "METHOD", aliases=("方法", "研究方法"), hint="论文提出的方法及其做法"),
+            Field("result", "RESULT", aliases=("RESULTS", "结果", "实验结果"), hint="实验、数据与主要结果"),
+            Field("conclusion", "CONCLUSION", aliases=("结论",), hint="论文的结论"),
+        ),
+        _ZH_TLDR_EXAMPLE, "zh-tldr/1", 700,
+        "Huggingface Daily Papers 论文速读（TLDR、动机、方法、结果、结论），由本地部署的开源模型根据论文摘要写成。",
     ),
     "ko-translate": _translation("ko", "Korean", ("번역", "TRANSLATION"), (0.2, 1.2),
         "[Hugging Face Daily Papers](https://huggingface.co/papers)의 초록을 로컬 모델로 한국어로 번역합니다."),

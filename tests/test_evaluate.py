@@ -66,6 +66,27 @@ def test_judge_rates_format_language_and_numbers():
     assert not too_few["format_valid"] and too_few["rules"] == ["bullets"]
 
 
+def test_about_its_own_paper_is_a_share_of_the_format_valid_replies():
+    from summarizer.styles import STYLES
+
+    own = "- Lumen skips 90% of key blocks.\n- It is 3 times faster.\n- Tested on 2 benchmarks."
+    other = ("- TinyFlow prunes optical flow networks for phones.\n- Channels are ranked by estimation error.\n"
+             "- Pruned networks keep accuracy on mobile devices.")
+    judged = [judge("en-bullets", t, PAPER) for t in (own, other, STYLES["en-bullets"].example, "- Only one.")]
+    assert [j["about_paper"] for j in judged] == [True, False, False, True]
+    assert [j["format_valid"] for j in judged] == [True, True, True, False]
+    assert {"grounding"} <= set(judged[1]["rules"]) and "copy" in judged[2]["rules"]
+    s = summarize(judged, ["ref"] * 4, "en")
+    assert s["grounded"] == pytest.approx(1 / 3)  # one of the three format-valid replies is about Lumen
+    assert summarize(judged[3:], ["ref"], "en")["grounded"] is None  # no format-valid reply: no share
+    assert judge("zh-digest", "no layout", PAPER)["about_paper"] is False
+    table = markdown_table(s | {"model": {"model": "m"}, "finished_rate": 1.0, "tokens_per_second": 12.5})
+    assert "| about its own paper (of format valid) | 33% |" in table and "| generated tokens/s (whole run) | 12.5 |" in table
+    none = markdown_table(summarize(judged[3:], ["ref"], "en") | {"model": {}, "finished_rate": 1.0,
+                                                                  "tokens_per_second": 0.0})
+    assert "| about its own paper (of format valid) | – |" in none
+
+
 def test_summarize_rates():
     judged = [judge("en-bullets", t, PAPER) for t in (
         "- Lumen skips 90% of key blocks.\n- It is 3 times faster.\n- Tested on 2 benchmarks.",

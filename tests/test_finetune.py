@@ -31,6 +31,36 @@ def test_repo_recipe_parses_and_unknown_keys_fail(tmp_path):
         r.method = "full"
 
 
+@pytest.mark.parametrize("name", ["finetune-qwen0.5b-zh-tldr", "finetune-qwen0.5b-zh-tldr-gpu"])
+def test_zh_tldr_recipes_train_the_multilingual_preset_on_zh_tldr(name):
+    from summarizer.config import find_preset, preset_names
+
+    r = load_recipe(REPO / "models" / f"{name}.yaml")
+    assert r.style == "zh-tldr" and r.method == "lora" and find_preset(r.base_model) is not None
+    assert name not in preset_names()  # a recipe, never listed as a model preset
+    cpu = not name.endswith("-gpu")
+    assert (r.dtype, r.max_train_examples > 0, r.epochs) == (("float32", True, 1) if cpu else ("bfloat16", False, 2))
+    assert 1024 <= r.max_length <= 1536
+
+
+def test_example_limits_are_counts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("max_train_examples: -1\n")
+    with pytest.raises(SummarizerError, match="are counts"):
+        load_recipe(bad)
+
+
+def test_spread_takes_the_same_rows_from_every_part_of_the_split():
+    from summarizer.finetune import spread
+
+    rows = [{"id": f"2601.{n:05d}", "day": n // 50} for n in range(200)]
+    chosen = spread(rows, 40)
+    assert len(chosen) == 40 and chosen == spread(list(rows), 40)  # the same rows on every run
+    assert chosen == sorted(chosen, key=lambda r: r["id"])  # in their order
+    assert {r["day"] for r in chosen} == {0, 1, 2, 3}  # not the first 40 (one day's)
+    assert spread(rows, 0) == rows and spread(rows[:3], 40) == rows[:3]
+
+
 def tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 
@@ -131,3 +161,37 @@ def test_tuned_model_learns_to_stop(tiny_model_dir, tmp_path):
     gens = engine.generate(lm, prompts, GenerationConfig(max_new_tokens=40, progress=False))
     assert all(g.finished and g.completion_tokens < 40 for g in gens), gens
     assert gens[0].text == "- ok"
+
+
+@pytest.mark.slow
+def test_three_lora_steps_on_imported_zh_tldr_rows_and_the_model_loads_back(tiny_long_context_dir, tmp_path, home):
+    """The distillation path end to end on the tiny model: JSONL → zh-tldr dataset split by day → LoRA → engine."""
+    from test_distill import row, write_jsonl
+
+    from summarizer import dataset as ds
+    from summarizer import engine
+    from summarizer.config import GenerationConfig
+    from summarizer.finetune import finetune
+    from summarizer.prompt import prompt_for_row
+
+    src = tmp_path / "jsonl"
+    src.mkdir()
+    write_jsonl(src / "dw-2026-01-05.jsonl", [row(f"2601.{n:05d}") for n in range(6)])
+    write_jsonl(src / "dw-2026-01-06.jsonl", [row(f"2601.{n:05d}") for n in range(6, 8)])
+    data = tmp_path / "ds"
+    report = ds.build_dataset([src], data, arxiv=False, split_by="day", validation_days=("2026-01-06",))
+    assert report.splits == {"train": 6, "validation": 2}
+    recipe = Recipe(name="tiny-zh-tldr", base_model=str(tiny_long_context_dir), style="zh-tldr", max_steps=3,
+                    batch_size=2, max_length=4096, learning_rate=1e-2, lora_r=4, lora_alpha=8,
+                    lora_targets=("q_proj", "v_proj"), logging_steps=1, max_train_examples=4)
+    result = finetune(recipe, data, tmp_path / "out")
+    assert result.steps == 3 and result.train_examples == 4 and result.validation_examples == 2
+    assert result.shortened == 0 and result.eval_loss_after is not None
+    meta = ModelCard.load(result.path / "README.md").data
+    assert meta.language == ["zh"] and "zh-tldr" in meta.tags
+
+    lm = engine.load_model(str(result.path))
+    held_out = ds.load(data)["validation"][0]
+    assert held_out["date"] == "2026-01-06"
+    (gen,) = engine.generate(lm, [prompt_for_row(held_out)], GenerationConfig(max_new_tokens=8, progress=False))
+    assert gen.completion_tokens > 0 and not gen.truncated

@@ -229,6 +229,22 @@ def test_real_world_shapes(text, style):
     assert canonical(STYLES[style], entry.fields) == FIELDS[style]
 
 
+def test_a_tldr_page_without_our_paper_comments_reads_back():
+    """A zh-tldr page edited by hand (the `<!-- paper: -->` comments gone, headings written as "### 动机")."""
+    fields = FIELDS["zh-tldr"]
+    page = (f"# 【{DAY}】Huggingface 每日论文 TLDR\n\n## [{PAPER.title}](https://arxiv.org/abs/{PAPER.id}v2)\n\n"
+            "**作者**: Ada Ray, Bo Chen\n\n"
+            + "\n\n".join(f"### {h}\n{fields[k]}" for k, h in
+                          (("tldr", "TLDR"), ("motivation", "动机"), ("method", "方法"), ("result", "结果"),
+                           ("conclusion", "结论")))
+            + "\n\n## [Second Paper](https://arxiv.org/abs/2403.05678)\n\n### TLDR\n本文研究小模型蒸馏。\n")
+    assert detect_style(page) == "zh-tldr"
+    first, second = parse_markdown(page, source="t.md")
+    assert (first.id, first.title, first.date) == (PAPER.id, PAPER.title, DAY)
+    assert canonical(STYLES["zh-tldr"], first.fields) == fields
+    assert second.id == "2403.05678" and second.fields == {"tldr": "本文研究小模型蒸馏。"}
+
+
 def test_unknown_page_is_a_clear_error():
     with pytest.raises(SummarizerError, match="pass --style"):
         parse_markdown("just some notes\n")

@@ -82,7 +82,7 @@ def test_mp4_thumbnail_is_a_video_and_png_an_image(style):
     page = render_digest(STYLES[style], DATE, entries(style))
     clip = page.split("<!-- paper:2503.00002 -->")[1].split("<!-- paper:")[0]
     gizmo = page.split("<!-- paper:2503.00001 -->")[1].split("<!-- paper:")[0]
-    if STYLES[style].layout in ("digest", "notes"):  # these formats carry no thumbnail
+    if STYLES[style].layout in ("digest", "notes", "tldr"):  # these formats carry no thumbnail
         assert "clip.mp4" not in clip and "gizmo.png" not in gizmo
         return
     assert '<source src="https://cdn.example.org/thumbs/clip.mp4" type="video/mp4">' in clip

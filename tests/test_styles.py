@@ -27,7 +27,8 @@ INJECTION = (
 
 def test_styles_are_the_agreed_set():
     assert sorted(STYLES) == sorted(
-        ["en-bullets", "ko-bullets", "zh-digest", "zh-details", "zh-notes", "ko-translate", "zh-translate"]
+        ["en-bullets", "ko-bullets", "zh-digest", "zh-details", "zh-notes", "zh-tldr", "ko-translate",
+         "zh-translate"]
     )
 
 

@@ -167,6 +167,19 @@ def test_numbers_normalize_units():
     assert "numbers" not in rules(ZH, zh(work="本文提出了Gizmo，包含700万颗弹珠。"))
 
 
+@pytest.mark.parametrize("method, ok", [
+    ("分两步：1) 生成玻璃罐图像；2) 统计弹珠。", True),
+    ("1. 生成玻璃罐图像；2. 统计弹珠；(3) 训练CNN；（4）评估。", True),
+    ("步骤包括：1）生成图像，2、统计弹珠。", True),
+    ("分两步：1) 生成5张图像；2) 统计弹珠。", False),  # a number inside a numbered step still counts
+    ("准确率提高了2.5个点。", False),  # "2." before a digit is a decimal, not numbering
+    ("共生成12.", False),  # a number ending a sentence after a character is no numbering
+])
+def test_numbering_inside_a_paragraph_is_no_number(method, ok):
+    fields = {**FIELDS["zh-tldr"], "method": method}
+    assert ("numbers" not in rules(STYLES["zh-tldr"], fields)) is ok
+
+
 def test_score_values_are_not_checked_as_numbers():
     assert rules(ZH, zh()) == []  # scores 3/2/4 with "2" nowhere in the abstract
 
