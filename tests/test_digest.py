@@ -31,7 +31,7 @@ def hf_item(pid: str, title: str, upvotes: int, abstract: str = ABSTRACT) -> dic
         "paper": {"id": pid, "title": title, "summary": abstract, "upvotes": upvotes,
                   "authors": [{"name": "Ada Example"}, {"name": "Bo Sample"}],
                   "publishedAt": "2025-03-03T10:00:00.000Z"},
-        "thumbnail": f"https://cdn.example.org/{pid}.png", "numComments": 1,
+        "thumbnail": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{pid}.png", "numComments": 1,
     }
 
 
