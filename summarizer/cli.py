@@ -38,7 +38,7 @@ def fetch(
     from summarizer.fetch import collect
 
     try:
-        archive.validate_date(date)
+        archive.validate_day(date)
         papers = collect(date, source, refresh=refresh, arxiv=not no_arxiv)
         record = archive.load_record(date) or {}
     except SummarizerError as exc:
@@ -46,7 +46,7 @@ def fetch(
     for p in papers:
         repeat = f"  [repeat of {p.repeat_of}]" if p.repeat_of else ""
         missing = "  [no abstract]" if not p.abstract else ""
-        typer.echo(f"{p.id:<12} {p.upvotes:>5}  {p.title}{repeat}{missing}")
+        typer.echo(f"{p.id:<12} {p.upvotes:>5}  {p.title or '(no title)'}{repeat}{missing}")
     repeats = sum(1 for p in papers if p.repeat_of)
     extra = f", {repeats} already digested earlier" if repeats else ""
     typer.echo(f"{len(papers)} papers for {date}{extra} (source {record.get('source', source)}, "
@@ -182,7 +182,7 @@ def digest(
     from summarizer.digest import get_style
 
     try:
-        archive.validate_date(date)
+        archive.validate_day(date)
         get_style(style)
         result = run_digest(
             date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
