@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from summarizer import SummarizerError
 from summarizer.papers import normalize_id
+from summarizer.render import unescape
 from summarizer.styles import SCORE_LABELS, STYLES, Style
 
 
@@ -112,7 +113,7 @@ def _title_and_id(chunk: str, layout: str) -> tuple[str, str | None]:
     lines = chunk.split("\n")
     m = re.match(r"^#+\s*\[(.+)\]\((\S+)\)", lines[0])
     if m:
-        return " ".join(m.group(1).split()), normalize_id(m.group(2))
+        return unescape(" ".join(m.group(1).split())), normalize_id(m.group(2))
     title = re.sub(r"^#+\s*", "", lines[0])
     if layout == "details":  # a long title can wrap onto the lines before the badges
         for ln in lines[1:4]:
@@ -120,13 +121,14 @@ def _title_and_id(chunk: str, layout: str) -> tuple[str, str | None]:
                 break
             title += " " + ln
     link = re.search(r"(?:huggingface\.co/papers|arxiv\.org/(?:abs|pdf))/[\w./-]+", chunk)
-    return " ".join(title.split()), normalize_id(link.group(0)) if link else None
+    return unescape(" ".join(title.split())), normalize_id(link.group(0)) if link else None
 
 
 # ---- field conversion
 
 def _plain(line: str) -> str:
-    return re.sub(r"\*\*|`", "", _BULLET.sub("", line, count=1)).strip()
+    """A line's text: bullet, bold marks and backticks off, escapes (render.text) undone."""
+    return unescape(re.sub(r"\*\*|`", "", _BULLET.sub("", line, count=1))).strip()
 
 
 def _items(lines: list[str]) -> list[str]:
@@ -244,7 +246,7 @@ def fields_from_chunk(style: Style, chunk: str, layout: str) -> tuple[dict, list
         if f.kind == "list":
             return {f.name: _items([ln for ln in body if _BULLET.match(ln)])}, []
         paras = re.split(r"\n\s*\n", "\n".join(ln for ln in body if not ln.startswith(">")).strip())
-        return {f.name: "\n\n".join(" ".join(p.split()) for p in paras if p.strip())}, []
+        return {f.name: "\n\n".join(unescape(" ".join(p.split())) for p in paras if p.strip())}, []
     kinds = {f.name: f for f in style.fields}
     grouped: dict[str, list] = {}
     for name, rest, blines in _blocks(body, style):
@@ -280,8 +282,9 @@ def parse_markdown(text: str, style: str | None = None, source: str = "", name: 
     for n, (pid, chunk, status) in enumerate(chunks, 1):
         title, link_id = _title_and_id(chunk, st.layout)
         where = f"{source}#{n}"
-        if status in ("failed", "repeat") or "> summary unavailable" in chunk:
-            reason = "already digested on an earlier day" if status == "repeat" else "no summary in the digest"
+        if status in ("failed", "repeat", "no_abstract") or "> summary unavailable" in chunk:
+            reason = {"repeat": "already digested on an earlier day",
+                      "no_abstract": "no abstract, so no summary"}.get(status, "no summary in the digest")
             out.append(ParsedEntry(pid or link_id, title, st.name, date, {}, where, skip=reason))
             continue
         fields, notes = fields_from_chunk(st, chunk, st.layout)
