@@ -33,11 +33,14 @@ class GenerationConfig:
     dtype: str = "auto"  # load dtype: "auto" → bf16 on GPUs that have it, else fp16; CPU: see loading.auto_dtype
     progress: bool = True  # tqdm bar on stderr (it is silent anyway when stderr is not a TTY)
     stop_strings: tuple[str, ...] = ()  # a row stops once it writes one of these (kept in its text); () = EOS only
+    # Tokens an abstract may take in a prompt, whatever the model's context: a real abstract takes under ~600; a
+    # 60,000-token "abstract" would otherwise fill the whole context (8k tokens) and take minutes per paper.
+    max_abstract_tokens: int = 1024
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise SummarizerError(f"Generation dtype {self.dtype!r} is not one of {', '.join(DTYPES)}.")
-        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams"):
+        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens"):
             if getattr(self, name) < 1:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
 

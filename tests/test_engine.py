@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 
 import pytest
 
@@ -193,6 +194,29 @@ def test_long_abstract_is_cut_with_warning_and_instructions_kept(tiny):
     assert cut and seen.startswith(head)
     assert seen.endswith(" …\nAnswer in one sentence.<|im_end|>\n<|im_start|>assistant\n")
     assert "word199" not in seen
+
+
+@pytest.fixture(scope="module")
+def tiny_4k(tiny_long_context_dir):
+    return load_model(str(tiny_long_context_dir), dtype="float32")
+
+
+def test_a_huge_abstract_is_capped_whatever_the_context(tiny_4k):
+    """A 60,000-token abstract (byte tokenizer: 60,000 bytes) fills no 4k context: it is cut to the abstract cap."""
+    huge = ("We scale things. " * 3600)[:60_000]
+    cfg = GenerationConfig(max_new_tokens=2)
+    instructions = len(tiny_4k.tokenizer(chat_text(tiny_4k.tokenizer, prompt("k", "")))["input_ids"])
+    with pytest.warns(TruncationWarning, match=r"Paper 2401\.00009: abstract shortened from 60000 to 1024 tokens to fit "
+                                              r"the 1024 tokens an abstract may take"):
+        gen = generate(tiny_4k, [prompt("2401.00009", huge)], cfg)[0]
+    assert gen.truncated and gen.prompt_tokens <= instructions + 1024 + 4  # " …" and the seam
+    assert gen.prompt_tokens < tiny_4k.context_length - cfg.max_new_tokens - 1000
+    small = GenerationConfig(max_new_tokens=2, max_abstract_tokens=100)
+    with pytest.warns(TruncationWarning, match="to 100 tokens"):
+        assert generate(tiny_4k, [prompt("k", huge)], small)[0].prompt_tokens <= instructions + 104
+    with warnings.catch_warnings():  # an abstract under the cap is left whole
+        warnings.simplefilter("error")
+        assert not generate(tiny_4k, [prompt("k", "We scale things. " * 50)], cfg)[0].truncated
 
 
 def test_instructions_longer_than_context_raise_naming_the_paper(tiny):
