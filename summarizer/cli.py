@@ -193,5 +193,6 @@ def digest(
         fail(exc)
     failed = ", ".join(f"{rule} {n}" for rule, n in sorted(result.failures.items())) or "none"
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
-               f"generated, {result.valid} valid; failing rules: {failed}.")
+               f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
+               f"failing rules: {failed}.")
     typer.echo(str(result.path))
