@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
@@ -21,9 +22,16 @@ def fail(exc: SummarizerError) -> None:
 # Commands below, one per stage: fetch, generate, digest, dataset, eval.
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning (the engine's TruncationWarning, a library's notice) as one `warning: ...` line, without
+    the file:line and the source line of ours that Python prints after it."""
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
 @app.callback()
 def _main() -> None:
     """Keep `summarizer COMMAND` explicit even while only one command is registered."""
+    warnings.showwarning = _warning_line
 
 
 @app.command()

@@ -441,3 +441,31 @@ def test_generate_command(tiny_model_dir):
     assert '"dtype": "float32"' in result.stderr and "tok/s" in result.stderr
     bad = CliRunner().invoke(app, ["generate", "--model", "no such model", "x"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: Model 'no such model' is not a file")
+
+
+def test_the_gguf_converter_bar_is_muted_when_stderr_is_not_a_terminal(capsys):
+    from transformers import modeling_gguf_pytorch_utils as converter
+
+    original = converter.tqdm
+    with loading.gguf_bars_muted():  # pytest's captured stderr is no terminal, like a log file
+        for _ in converter.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+    assert capsys.readouterr().err == ""
+    assert converter.tqdm is original
+    for _ in converter.tqdm(range(3), desc="unmuted"):  # outside it, the bar is the library's own again
+        pass
+    assert "unmuted" in capsys.readouterr().err
+
+
+def test_cli_prints_a_shortened_abstract_as_one_clean_line(tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from summarizer.cli import app
+
+    long = " ".join(f"word{i}" for i in range(200))
+    res = CliRunner().invoke(app, ["generate", long, "--model", str(tiny_model_dir), "--max-new-tokens", "2",
+                                   "--dtype", "float32"])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stderr.splitlines() if "shortened" in ln]
+    assert lines == [lines[0]] and lines[0].startswith("warning: Paper prompt1: abstract shortened from 1489 to ")
+    assert "engine.py" not in res.stderr and "TruncationWarning" not in res.stderr and "_run_local" not in res.stderr
