@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from summarizer.papers import Paper, github_url, thumbnail_url, web_url
+from summarizer.papers import Paper, clean, github_url, thumbnail_url, web_url
 from summarizer.styles import SCORE_LABELS, Style
 
 
@@ -45,7 +45,8 @@ _HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 def text(value) -> str:
     """Data (a title, an author, the model's prose) as Markdown that renders as exactly that text: `& < >` become
     entities, and backslash, backtick, `*`, `[`, `]` and a `_` at a word's edge are backslash-escaped."""
-    return _ESCAPED.sub(lambda m: _HTML_ESCAPES.get(m.group(0)) or "\\" + m.group(0), str(value))
+    # clean() again: an archive written before text was cleaned at parse time may still hold control characters.
+    return _ESCAPED.sub(lambda m: _HTML_ESCAPES.get(m.group(0)) or "\\" + m.group(0), clean(str(value)))
 
 
 def unescape(value: str) -> str:

@@ -223,5 +223,6 @@ def test_text_escapes_only_what_markdown_or_html_would_act_on():
 
     assert text("Clip_Mover: R&D on <5% of x*y [1] `code` _it_ a\\b") == (
         "Clip_Mover: R&amp;D on &lt;5% of x\\*y \\[1\\] \\`code\\` \\_it\\_ a\\\\b")
+    assert text("old \x1b[31marchive\x00 \ud800") == "old archive  "  # control characters never reach a page
     for s in ("Clip_Mover: R&D on <5% of x*y [1] `code` _it_ a\\b", "&lt; stays &lt;", "\\[x\\]", "plain 中文"):
         assert unescape(text(s)) == s
