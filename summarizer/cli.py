@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import typer
@@ -21,9 +22,16 @@ def fail(exc: SummarizerError) -> None:
 # Commands below, one per stage: fetch, generate, digest, dataset, eval.
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A Python warning (the engine's TruncationWarning, a library's notice) as one `warning: ...` line, without
+    the file:line and the source line of ours that Python prints after it."""
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
 @app.callback()
 def _main() -> None:
     """Keep `summarizer COMMAND` explicit even while only one command is registered."""
+    warnings.showwarning = _warning_line
 
 
 @app.command()
@@ -38,7 +46,7 @@ def fetch(
     from summarizer.fetch import collect
 
     try:
-        archive.validate_date(date)
+        archive.validate_day(date)
         papers = collect(date, source, refresh=refresh, arxiv=not no_arxiv)
         record = archive.load_record(date) or {}
     except SummarizerError as exc:
@@ -46,7 +54,7 @@ def fetch(
     for p in papers:
         repeat = f"  [repeat of {p.repeat_of}]" if p.repeat_of else ""
         missing = "  [no abstract]" if not p.abstract else ""
-        typer.echo(f"{p.id:<12} {p.upvotes:>5}  {p.title}{repeat}{missing}")
+        typer.echo(f"{p.id:<12} {p.upvotes:>5}  {p.title or '(no title)'}{repeat}{missing}")
     repeats = sum(1 for p in papers if p.repeat_of)
     extra = f", {repeats} already digested earlier" if repeats else ""
     typer.echo(f"{len(papers)} papers for {date}{extra} (source {record.get('source', source)}, "
@@ -192,7 +200,7 @@ def digest(
     from summarizer.digest import get_style
 
     try:
-        archive.validate_date(date)
+        archive.validate_day(date)
         get_style(style)
         result = run_digest(
             date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
@@ -203,5 +211,6 @@ def digest(
         fail(exc)
     failed = ", ".join(f"{rule} {n}" for rule, n in sorted(result.failures.items())) or "none"
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
-               f"generated, {result.valid} valid; failing rules: {failed}.")
+               f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
+               f"failing rules: {failed}.")
     typer.echo(str(result.path))

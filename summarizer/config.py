@@ -36,9 +36,12 @@ class GenerationConfig:
     # its first "-") then ends after this many items: the 0.5B model wrote 7-10 Korean bullets where 6 are allowed,
     # looping in most of them until max_new_tokens.
     max_lines: int = 0
+    # Tokens an abstract may take in a prompt, whatever the model's context: a real abstract takes under ~600; a
+    # 60,000-token "abstract" would otherwise fill the whole context (8k tokens) and take minutes per paper.
+    max_abstract_tokens: int = 1024
 
     def __post_init__(self):
-        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams"):
+        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens"):
             if getattr(self, name) < 1:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
 

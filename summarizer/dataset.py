@@ -81,6 +81,7 @@ def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]
         rec = records.get(paper.id) or {}
         skip = ("already digested on an earlier day" if paper.repeat_of else
                 "not generated" if not rec else
+                "no abstract, so no summary" if rec.get("status") == "no-abstract" else
                 "failed validation in the digest (" + ", ".join(sorted({p["rule"] for p in rec["problems"]})) + ")"
                 if rec.get("problems") else "no parsed fields" if not rec.get("fields") else None)
         entry = ParsedEntry(paper.id, paper.title, style, doc.get("date"), rec.get("fields") or {},

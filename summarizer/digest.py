@@ -6,11 +6,13 @@ killed run keeps what finished and a rerun reuses every validated summary.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ class DigestResult:
     reused: int  # validated summaries taken from an earlier run
     generated: int  # papers sent to the model in this run (first tries)
     valid: int  # papers whose summary passed validation (reused ones included)
+    no_abstract: int  # papers with no abstract: never sent to the model, listed with their facts (not failures)
     failures: dict[str, int]  # rule -> papers still failing it after retries
     warnings: tuple[str, ...]  # said up front, e.g. a style the model does not write well
 
@@ -71,24 +74,60 @@ def digest(
     """Write `$SUMMARIZER_HOME/digests/<style>/<date>.md` (+ `.json`) for the day's papers, and refresh the index."""
     st = get_style(style)
     state = PartialState()
-    with state.main_process_first():  # under `accelerate launch` the others then read the day from the archive
-        papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
-    md_path, json_path = digest_paths(date, style, home)
-    lm = lm or engine.load_model(model, **(load or {}))  # after the fetch: a bad day fails before a slow load
-    config = generation_config(lm, st, overrides or {})
     main = state.is_main_process
-    warnings = style_warnings(st, lm)
-    for w in warnings:
-        log.warning("warning: %s", w)
+    # A cron job and a hand run of one day would race on its archive, sidecars and pages: the second run waits for
+    # the first (then reuses its summaries). Only the main process locks: it alone writes, and under `accelerate
+    # launch` the others wait for it in collective calls.
+    with archive.day_lock(date, home) if main else contextlib.nullcontext():
+        with state.main_process_first():  # under `accelerate launch` the others then read the day from the archive
+            papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
+        md_path, json_path = digest_paths(date, style, home)
+        lm = lm or engine.load_model(model, **(load or {}))  # after the fetch: a bad day fails before a slow load
+        config = generation_config(lm, st, overrides or {})
+        warnings = style_warnings(st, lm)
+        for w in warnings:
+            log.warning("warning: %s", w)
 
-    # id -> record; records are the sidecar's per-paper entries (see `record`).
-    records = {} if force else reusable_records(json_path, lm, st)
-    reused = sum(1 for p in papers if p.id in records)
-    todo = [p for p in papers if p.repeat_of is None and p.id not in records]
+        # id -> record; records are the sidecar's per-paper entries (see `record`).
+        records = {} if force else reusable_records(json_path, lm, st)
+        fresh = [p for p in papers if p.repeat_of is None]
+        reused = sum(1 for p in papers if p.id in records)
+        # No abstract, no generation: the model has nothing to summarize and only echoes the prompt.
+        bare = [p for p in fresh if not p.abstract and p.id not in records]
+        records.update({p.id: no_abstract_record() for p in bare})
 
-    def save_progress() -> None:
-        write_sidecar(json_path, date, st, lm, config, papers, records)
+        def save_progress() -> None:
+            write_sidecar(json_path, date, st, lm, config, papers, records)
 
+        summarize(lm, st, config, [p for p in fresh if p.id not in records], records, retries,
+                  save_progress if main else None)
+        if main:  # under `accelerate launch` every process has every result; one of them saves
+            save_progress()
+            archive.write_atomic(md_path, render_digest(st, date, [entry(p, records.get(p.id)) for p in papers]))
+            # A paper without an abstract is not "digested": a later day may list it with one and summarize it.
+            archive.mark_digested(date, [p.id for p in fresh if p.abstract], home=home)
+            write_index(home)
+    failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id]["problems"]})
+    return DigestResult(
+        path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
+        generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if valid(records.get(p.id))),
+        no_abstract=len(bare), failures=dict(failures), warnings=tuple(warnings),
+    )
+
+
+def no_abstract_record() -> dict:
+    """The sidecar entry of a paper without an abstract: nothing generated, and not a failure (no problems)."""
+    return {"status": "no-abstract", "fields": None, "raw": None, "problems": [], "repairs": []}
+
+
+def valid(rec: dict | None) -> bool:
+    return bool(rec and rec["fields"] and not rec["problems"])
+
+
+def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict,
+              retries: int, save: Callable[[], None] | None) -> None:
+    """Generate, validate and retry until each paper of `todo` has a valid record or its retries are spent.
+    `save` (the main process only) runs after every finished paper and every pass."""
     for attempt in range(retries + 1):
         if not todo:
             break
@@ -97,27 +136,14 @@ def digest(
         def on_result(i: int, gen: engine.Generation, batch: list[Paper] = todo, attempt: int = attempt,
                       cfg: GenerationConfig = cfg) -> None:
             records[batch[i].id] = record(st, batch[i], gen, attempt, cfg)
-            if main:
-                save_progress()
+            if save:
+                save()
 
         compose.write(lm, st, prompts, cfg, on_result=on_result)
         mark_duplicates(records)
-        if main:
-            save_progress()
+        if save:
+            save()
         todo = [p for p in todo if records[p.id]["problems"]]
-
-    fresh = [p for p in papers if p.repeat_of is None]
-    if main:  # under `accelerate launch` every process has every result; one of them saves
-        save_progress()
-        archive.write_atomic(md_path, render_digest(st, date, [entry(p, records.get(p.id)) for p in papers]))
-        archive.mark_digested(date, [p.id for p in fresh], home=home)
-        write_index(home)
-    failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id]["problems"]})
-    return DigestResult(
-        path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
-        generated=len(fresh) - reused, valid=sum(1 for p in fresh if p.id in records and not records[p.id]["problems"]),
-        failures=dict(failures), warnings=tuple(warnings),
-    )
 
 
 def attempt_plan(st: Style, todo: list[Paper], records: dict, config: GenerationConfig, attempt: int):
@@ -176,6 +202,8 @@ def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: G
 
 
 def entry(paper: Paper, rec: dict | None) -> Entry:
+    if paper.repeat_of is None and rec is not None and rec.get("status") == "no-abstract":
+        return Entry(paper, None, None, no_abstract=True)
     if paper.repeat_of is not None or rec is None:
         return Entry(paper, None, None if paper.repeat_of else "not generated")
     if rec["problems"]:
@@ -227,7 +255,11 @@ def write_sidecar(path: Path, date: str, st: Style, lm, config, papers: list[Pap
 
 def write_index(home: Path | None = None) -> Path:
     """Rebuild `digests/README.md` from the digests on disk (newest first), so it never drifts from them."""
-    root = (home or archive.home()) / "digests"
+    with archive.index_lock(home):  # runs of other days list and write it too
+        return _write_index((home or archive.home()) / "digests")
+
+
+def _write_index(root: Path) -> Path:
     rows = []
     for md in root.glob("*/*.md"):
         count = 0

@@ -1,7 +1,8 @@
 """Batched generation: Prompts → Generations in input order. The only place in the project that calls model.generate.
 
-Prompts are fitted to the context (abstract only), sorted by length into buckets bounded by batch_size and
-token_budget, left-padded, and split across processes under `accelerate launch`. Loading lives in loading.py.
+Prompts are fitted to the context and to the abstract cap (only the abstract is cut), sorted by length into buckets
+bounded by batch_size and token_budget, left-padded, and split across processes under `accelerate launch`. Loading
+lives in loading.py.
 """
 
 from __future__ import annotations
@@ -96,21 +97,24 @@ def _encode(lm: LoadedModel, prompt: Prompt, abstract: str | None = None) -> lis
 
 
 def shorten_abstract(tok, encode: Callable[[str | None], list[int]], abstract: str, limit: int,
-                     who: str, room: str) -> tuple[list[int], int | None, int]:
-    """Shorten only the abstract until `encode(abstract)` (the whole prompt's ids) fits in `limit` tokens.
+                     who: str, room: str, cap: int | None = None) -> tuple[list[int], int | None, int]:
+    """Shorten only the abstract until `encode(abstract)` (the whole prompt's ids) fits in `limit` tokens, and the
+    abstract itself in `cap` tokens when a cap is given.
 
     encode(None) is the prompt with its full abstract. Returns (ids, tokens of the abstract kept or None when nothing
     was cut, tokens of the full abstract). Errors start with `who` and say what the limit is with `room`."""
-    ids = encode(None)
     abstract_ids = tok(abstract, add_special_tokens=False)["input_ids"]
-    if len(ids) <= limit:
-        return ids, None, len(abstract_ids)
-    instructions = len(ids) - len(abstract_ids)
-    keep = len(abstract_ids) - (len(ids) - limit)
+    if cap is not None and len(abstract_ids) > cap:
+        keep = cap  # never encode the whole of a huge abstract: cut it first, then fit what is left
+    else:
+        ids = encode(None)
+        if len(ids) <= limit:
+            return ids, None, len(abstract_ids)
+        keep = len(abstract_ids) - (len(ids) - limit)
     for _ in range(8):  # re-tokenizing the cut text can shift a token or two at the seam
         if keep <= 0:
-            raise SummarizerError(f"{who}: the instructions alone take about {instructions} tokens, more than "
-                                  f"the {limit} {room}.")
+            raise SummarizerError(f"{who}: the instructions alone take about {len(ids) - len(abstract_ids)} tokens, "
+                                  f"more than the {limit} {room}.")
         ids = encode(tok.decode(abstract_ids[:keep], skip_special_tokens=True).rstrip() + " …")
         if len(ids) <= limit:
             return ids, keep, len(abstract_ids)
@@ -127,16 +131,16 @@ def _fit(lm: LoadedModel, prompt: Prompt, config: GenerationConfig) -> tuple[lis
             f"max_new_tokens={config.max_new_tokens} leaves no room for paper {prompt.key}'s prompt in the "
             f"model's context of {lm.context_length} tokens."
         )
+    cap = config.max_abstract_tokens
     ids, kept, full = shorten_abstract(
         lm.tokenizer, lambda abstract: _encode(lm, prompt, abstract), prompt.abstract, limit, f"Paper {prompt.key}",
-        f"the model's context leaves for the prompt ({lm.context_length} − {reserved} for output)")
+        f"the model's context leaves for the prompt ({lm.context_length} − {reserved} for output)", cap=cap)
     if kept is None:
         return ids, False
-    warnings.warn(
-        f"Paper {prompt.key}: abstract shortened from {full} to {kept} tokens to fit the model's "
-        f"context ({lm.context_length} tokens, {reserved} kept for the output).",
-        TruncationWarning, stacklevel=4,
-    )
+    why = (f"the {cap} tokens an abstract may take (max_abstract_tokens)" if kept == cap < full else
+           f"the model's context ({lm.context_length} tokens, {reserved} kept for the output)")
+    warnings.warn(f"Paper {prompt.key}: abstract shortened from {full} to {kept} tokens to fit {why}.",
+                  TruncationWarning, stacklevel=4)
     return ids, True
 
 

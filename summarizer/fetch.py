@@ -18,7 +18,15 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
 
 from summarizer import SummarizerError, __version__, archive
-from summarizer.papers import Paper, complete_from_arxiv, papers_from_arxiv, papers_from_hf, parse_feed
+from summarizer.papers import (
+    Paper,
+    complete_from_arxiv,
+    merge,
+    papers_from_arxiv,
+    papers_from_hf,
+    parse_feed,
+    unique,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +110,12 @@ def fetch_hf(date: str, cfg: FetchConfig) -> tuple[list[Paper], dict[str, bytes]
                 f"{url} returned {what} instead of the daily papers JSON for {date}; is HF_ENDPOINT a Hub mirror?"
             ) from None
         batch = papers_from_hf(items, date)
-        new = [p for p in batch if p.id not in seen]
-        seen.update(p.id for p in new)
-        papers.extend(new)
+        new = any(p.id not in seen for p in batch)
+        seen.update(p.id for p in batch)
+        papers.extend(batch)
         if len(items) < cfg.page_size or not new:  # a short page is the last; a repeated page means `p` is ignored
             break
-    return papers, raw
+    return unique(papers), raw  # an id listed twice (on one page or two) is one paper
 
 
 def fetch_feed(source: str, date: str, cfg: FetchConfig) -> tuple[list[Paper], dict[str, bytes]]:
@@ -145,9 +153,10 @@ def complete_abstracts(papers: list[Paper], cfg: FetchConfig) -> tuple[list[Pape
     return filled, raw
 
 
-def _mark_repeats(date: str, papers: list[Paper], home: Path | None) -> list[Paper]:
+def _listed(date: str, papers: list[Paper], home: Path | None) -> list[Paper]:
+    """The day as the pipeline sees it: one entry per id, repeats marked, most upvoted first."""
     earlier = archive.digested_before(date, home)
-    marked = [p.replace(repeat_of=earlier.get(p.id)) for p in papers]
+    marked = [p.replace(repeat_of=earlier.get(p.id)) for p in unique(papers)]
     return sorted(marked, key=lambda p: -p.upvotes)  # stable: equal upvotes keep the source's order
 
 
@@ -157,25 +166,56 @@ def collect(date: str, source: str = "hf", *, refresh: bool = False, arxiv: bool
 
     An archived, non-empty day from the same source is reused unless `refresh`. When the source cannot be
     reached, the archive serves the day (unless `refresh`); with nothing archived that is a one-line error.
-    A failed fetch never touches the archive.
+    A failed fetch never touches the archive, and a fetch never loses an archived paper: the new answer is merged
+    into the archived day by arXiv id (see papers.merge). The day is locked while it is fetched and written.
     """
-    archive.validate_date(date)
+    archive.validate_day(date)
     cfg = config or FetchConfig()
     source = resolve_source(source)
     record = archive.load_record(date, home)
-    same = record is not None and record.get("source") == source
-    if same and record["papers"] and not refresh:
-        return _mark_repeats(date, archive.load_papers(date, home), home)
-    try:
-        papers, raw = fetch_hf(date, cfg) if source == "hf" else fetch_feed(source, date, cfg)
-    except Unavailable as exc:
-        if same and not refresh:
-            log.warning("warning: %s; using the archive of %s fetched at %s.", exc, date, record.get("fetched_at"))
-            return _mark_repeats(date, archive.load_papers(date, home), home)
-        kept = " The archived copy was left untouched." if record is not None else ""
-        raise SummarizerError(f"Could not fetch the papers of {date}: {exc}.{kept}") from None
-    if arxiv and any(not p.abstract for p in papers):
-        papers, arxiv_raw = complete_abstracts(papers, cfg)
-        raw.update(arxiv_raw)
-    archive.save_day(date, source, papers, raw, home)
-    return _mark_repeats(date, papers, home)
+    if _reusable(record, source, refresh):
+        return _listed(date, archive.load_papers(date, home), home)
+    with archive.day_lock(date, home):
+        record = archive.load_record(date, home)  # another run may have fetched the day while this one waited
+        if _reusable(record, source, refresh):
+            return _listed(date, archive.load_papers(date, home), home)
+        same = record is not None and record.get("source") == source
+        try:
+            papers, raw = fetch_hf(date, cfg) if source == "hf" else fetch_feed(source, date, cfg)
+        except Unavailable as exc:
+            if same and not refresh:
+                log.warning("warning: %s; using the archive of %s fetched at %s.", exc, date, record.get("fetched_at"))
+                return _listed(date, archive.load_papers(date, home), home)
+            kept = " The archived copy was left untouched." if record is not None else ""
+            raise SummarizerError(f"Could not fetch the papers of {date}: {exc}.{kept}") from None
+        earlier: tuple[str, ...] = ()
+        if record is not None and record["papers"]:
+            papers, earlier = _merged(date, archive.load_papers(date, home), papers), _raw_dirs(record)
+        if arxiv and any(not p.abstract for p in papers):
+            papers, arxiv_raw = complete_abstracts(papers, cfg)
+            raw.update(arxiv_raw)
+        archive.save_day(date, source, papers, raw, home, earlier_raw=earlier)
+    return _listed(date, papers, home)
+
+
+def _reusable(record: dict | None, source: str, refresh: bool) -> bool:
+    """An archived day is served as it is unless refreshed, fetched from another source, or empty (it may have
+    filled since)."""
+    return not refresh and record is not None and record.get("source") == source and bool(record["papers"])
+
+
+def _merged(date: str, archived: list[Paper], fetched: list[Paper]) -> list[Paper]:
+    merged, kept = merge(archived, fetched)
+    if kept:  # HF lists grow through the day: a smaller answer is a list still being built, not papers withdrawn
+        log.warning("warning: the new answer for %s lists %s where the archive has %d; kept the %s it lacks.",
+                    date, _papers(len(unique(fetched))), len(unique(archived)), _papers(len(kept), "archived "))
+    return merged
+
+
+def _papers(n: int, kind: str = "") -> str:
+    return f"{n} {kind}paper{'' if n == 1 else 's'}"
+
+
+def _raw_dirs(record: dict) -> tuple[str, ...]:
+    names = [record.get("raw"), *(record.get("earlier_raw") or ())]
+    return tuple(n for n in names if isinstance(n, str) and n)

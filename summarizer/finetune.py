@@ -87,6 +87,7 @@ class FinetuneResult:
 
 def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
     """The chat text for a row, its abstract shortened (like the engine does) so prompt + completion + EOS fit."""
+    from summarizer.config import GenerationConfig
     from summarizer.engine import chat_text, shorten_abstract
     from summarizer.prompt import prompt_for_row
 
@@ -99,7 +100,8 @@ def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
         return tokenizer(chat_text(tokenizer, prompt, abstract), add_special_tokens=False)["input_ids"]
 
     _, kept, _ = shorten_abstract(tokenizer, encode, row["abstract"], budget, f"Paper {row['id']}",
-                                  f"max_length {max_length} leaves for the prompt: it leaves no room for its abstract")
+                                  f"max_length {max_length} leaves for the prompt: it leaves no room for its abstract",
+                                  cap=GenerationConfig().max_abstract_tokens)  # the engine's cap at inference
     return chat_text(tokenizer, prompt, cut[0] if kept is not None else None), kept is not None
 
 

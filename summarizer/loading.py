@@ -5,12 +5,15 @@ GGUF files are dequantized once and cached as safetensors under $SUMMARIZER_CACH
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import json
 import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,13 +185,33 @@ def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle:
     return model, tokenizer, kind
 
 
+@contextlib.contextmanager
+def gguf_bars_muted() -> Iterator[None]:
+    """transformers converts GGUF tensors under a tqdm bar of its own, which its progress-bar switch does not reach:
+    when stderr is not a terminal (a log file, cron mail), each of its redraws would land there. Muted there."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as converter
+    except ImportError:  # pragma: no cover - depends on the installed transformers
+        yield
+        return
+    bar = getattr(converter, "tqdm", None)
+    if bar is not None and not sys.stderr.isatty():
+        converter.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        if bar is not None:
+            converter.tqdm = bar
+
+
 def _dequantize_gguf(path: Path) -> tuple[Any, Any]:
     """The slow step (~20 s for the embedded 135M model here): GGUF → dense fp32 model + tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
+        with gguf_bars_muted():
+            tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise SummarizerError(f"GGUF file {path} could not be loaded: {exc}".splitlines()[0]) from exc
     quantizer = getattr(model, "hf_quantizer", None)

@@ -7,6 +7,7 @@ import html
 import io
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import feedparser
@@ -23,10 +24,10 @@ class Paper:
     authors: tuple[str, ...] = ()  # visible authors, in order
     upvotes: int = 0  # paper.upvotes on HF; 0 when the source has none
     published_at: str | None = None  # ISO timestamp of the arXiv publication, when known
-    thumbnail: str | None = None  # png/gif/mp4 URL
+    thumbnail: str | None = None  # png/gif/mp4 URL on a Hugging Face host (see thumbnail_url); None otherwise
     num_comments: int | None = None
-    github_repo: str | None = None
-    project_page: str | None = None
+    github_repo: str | None = None  # an http(s) URL on github.com (see web_url), else None
+    project_page: str | None = None  # an http(s) URL (see web_url), else None
     ai_summary: str | None = None  # HF's own one-line summary, when present
     ai_keywords: tuple[str, ...] = ()
     source: str = "hf"  # "hf", a feed URL or path, or "arxiv"
@@ -86,8 +87,27 @@ def normalize_id(value: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+# Terminal escape sequences (CSI such as colours, OSC such as window titles or hyperlinks, two-character escapes).
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# Control characters other than tab and line breaks (C0, DEL, C1): a space, so words they joined stay apart.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Lone UTF-16 surrogates (valid JSON as "\ud800", but no UTF-8 file can hold them) and the bidi overrides that
+# reorder how a line is displayed: removed.
+_UNWRITABLE = re.compile(r"[\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text) -> str:
+    """Text from the network made safe to store and print: lone surrogates, NULs, ANSI escapes, other control
+    characters and bidi overrides taken out; "" for anything that is not a string (a JSON null, a number)."""
+    if not isinstance(text, str):
+        return ""
+    return _CONTROL.sub(" ", _ANSI.sub("", _UNWRITABLE.sub("", text)))
+
+
 def collapse(text: str | None) -> str:
-    """Collapse hard line breaks and runs of spaces; blank-line paragraph breaks survive as one blank line."""
+    """Clean (see `clean`), then collapse hard line breaks and runs of spaces; blank-line paragraph breaks survive
+    as one blank line."""
+    text = clean(text)
     if not text:
         return ""
     paragraphs = re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip())
@@ -102,7 +122,45 @@ def _int(value, default: int | None = 0) -> int | None:
 
 
 def _str(value) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    return clean(value).strip() or None
+
+
+# What a URL may hold to be written into a Markdown link or an HTML attribute as it is: no quotes, brackets,
+# parentheses, angle brackets, backslashes or spaces (a real link percent-encodes them).
+_URL_SAFE = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&+,;=%]+$")
+# The hosts HF daily-papers thumbnails come from (cdn-thumbnails.huggingface.co, cdn-uploads.huggingface.co), with
+# their subdomains.
+THUMBNAIL_HOSTS = ("huggingface.co", "hf.co")
+
+
+def web_url(value, hosts: tuple[str, ...] | None = None, schemes: tuple[str, ...] = ("https", "http")) -> str | None:
+    """`value` when it is a plain http(s) URL (on one of `hosts` or their subdomains, when given); else None.
+
+    Data links are rendered as they are, so anything else (javascript:, data:, quotes that would end an HTML
+    attribute, a parenthesis that would end a Markdown link, user:password@ tricks) is dropped."""
+    value = _str(value)
+    if value is None or not _URL_SAFE.match(value):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 (raises on a malformed port)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme.lower() not in schemes or not host or parts.username is not None or parts.password is not None:
+        return None
+    if hosts is not None and not any(host == h or host.endswith("." + h) for h in hosts):
+        return None
+    return value
+
+
+def thumbnail_url(value) -> str | None:
+    """A thumbnail only from the https hosts the HF feed serves them from (see THUMBNAIL_HOSTS); else None."""
+    return web_url(value, THUMBNAIL_HOSTS, schemes=("https",))
+
+
+def github_url(value) -> str | None:
+    return web_url(value, ("github.com",))
 
 
 def paper_from_hf(item: dict, date: str) -> Paper | None:
@@ -113,25 +171,26 @@ def paper_from_hf(item: dict, date: str) -> Paper | None:
     pid = normalize_id(paper.get("id") if isinstance(paper.get("id"), str) else None)
     if pid is None:
         return None
+    listed = paper.get("authors") if isinstance(paper.get("authors"), list) else ()
     authors = tuple(
-        collapse(a["name"]) for a in paper.get("authors") or ()
-        if isinstance(a, dict) and not a.get("hidden") and isinstance(a.get("name"), str) and a["name"].strip()
+        name for name in (collapse(a.get("name")) for a in listed if isinstance(a, dict) and not a.get("hidden"))
+        if name
     )
-    keywords = paper.get("ai_keywords") or ()
+    keywords = paper.get("ai_keywords") if isinstance(paper.get("ai_keywords"), list) else ()
     return Paper(
         id=pid,
-        title=collapse(paper.get("title") or item.get("title")),
+        title=" ".join(collapse(paper.get("title") or item.get("title")).split()),  # a title is one line
         abstract=collapse(paper.get("summary") or item.get("summary")),
         date=date,
         authors=authors,
         upvotes=_int(paper.get("upvotes")) or 0,
         published_at=_str(paper.get("publishedAt")) or _str(item.get("publishedAt")),
-        thumbnail=_str(item.get("thumbnail")),
+        thumbnail=thumbnail_url(item.get("thumbnail")),
         num_comments=_int(item.get("numComments"), None),
-        github_repo=_str(paper.get("githubRepo")),
-        project_page=_str(paper.get("projectPage")),
+        github_repo=github_url(paper.get("githubRepo")),
+        project_page=web_url(paper.get("projectPage")),
         ai_summary=collapse(paper.get("ai_summary")) or None,
-        ai_keywords=tuple(k for k in keywords if isinstance(k, str)) if isinstance(keywords, list) else (),
+        ai_keywords=tuple(k for k in map(collapse, keywords) if k),
         source="hf",
     )
 
@@ -141,6 +200,33 @@ def papers_from_hf(items, date: str) -> list[Paper]:
     if not isinstance(items, list):
         raise SummarizerError(f"The daily papers answer for {date} is not a JSON array (got {type(items).__name__}).")
     return [p for p in (paper_from_hf(item, date) for item in items) if p is not None]
+
+
+def _filled(newer: Paper, older: Paper) -> Paper:
+    """`newer` with the fields it lacks (empty or None) taken from `older`: a newer empty value erases nothing."""
+    return newer.replace(**{
+        f.name: getattr(older, f.name) for f in dataclasses.fields(Paper)
+        if getattr(newer, f.name) in ("", None, ()) and getattr(older, f.name) not in ("", None, ())
+    })
+
+
+def unique(papers: list[Paper]) -> list[Paper]:
+    """One Paper per arXiv id, at its first place; a later duplicate only fills fields the first one lacks."""
+    out: dict[str, Paper] = {}
+    for p in papers:
+        out[p.id] = _filled(out[p.id], p) if p.id in out else p
+    return list(out.values())
+
+
+def merge(older: list[Paper], newer: list[Paper]) -> tuple[list[Paper], list[Paper]]:
+    """A refreshed day: (merged list, the older papers the newer answer lacks). Merged by arXiv id: the newer
+    answer's papers in its order, their fields winning unless empty, then the older papers it lacks, kept (HF lists
+    grow through the day; a half-built list must not erase a full one)."""
+    before = {p.id: p for p in unique(older)}
+    fresh = [_filled(p, before[p.id]) if p.id in before else p for p in unique(newer)]
+    seen = {p.id for p in fresh}
+    missing = [p for p in before.values() if p.id not in seen]
+    return fresh + missing, missing
 
 
 def _text(html_fragment: str) -> str:
@@ -165,7 +251,7 @@ def paper_from_entry(entry, date: str, source: str) -> Paper | None:
     if not description and entry.get("content"):
         description = entry["content"][0].get("value") or ""
     labelled = {k.lower(): v for k, v in _LABELLED.findall(description)}
-    authors = tuple(collapse(a.get("name")) for a in entry.get("authors") or () if collapse(a.get("name")))
+    authors = tuple(n for n in (collapse(a.get("name")) for a in entry.get("authors") or ()) if n)
     upvotes = 0
     if labelled:
         abstract = _text(labelled.get("summary", ""))
@@ -177,13 +263,13 @@ def paper_from_entry(entry, date: str, source: str) -> Paper | None:
     media = _VIDEO_SRC.search(description) or _IMG_SRC.search(description)
     return Paper(
         id=pid,
-        title=collapse(html.unescape(entry.get("title") or "")),
+        title=" ".join(collapse(html.unescape(clean(entry.get("title")))).split()),
         abstract=abstract,
         date=date,
         authors=authors,
         upvotes=upvotes,
         published_at=_iso(entry.get("published_parsed")) or _str(entry.get("published")),
-        thumbnail=media.group(1) if media else None,
+        thumbnail=thumbnail_url(html.unescape(media.group(1))) if media else None,
         source=source,
     )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from summarizer import SummarizerError
 from summarizer.papers import normalize_id
+from summarizer.render import unescape
 from summarizer.styles import SCORE_LABELS, STYLES, Style
 from summarizer.text import BULLET, CJK, HANGUL, keyword, plain, score_line
 
@@ -112,7 +113,7 @@ def _title_and_id(chunk: str, layout: str) -> tuple[str, str | None]:
     lines = chunk.split("\n")
     m = re.match(r"^#+\s*\[(.+)\]\((\S+)\)", lines[0])
     if m:
-        return " ".join(m.group(1).split()), normalize_id(m.group(2))
+        return unescape(" ".join(m.group(1).split())), normalize_id(m.group(2))
     title = re.sub(r"^#+\s*", "", lines[0])
     if layout == "details":  # a long title can wrap onto the lines before the badges
         for ln in lines[1:4]:
@@ -120,10 +121,15 @@ def _title_and_id(chunk: str, layout: str) -> tuple[str, str | None]:
                 break
             title += " " + ln
     link = re.search(r"(?:huggingface\.co/papers|arxiv\.org/(?:abs|pdf))/[\w./-]+", chunk)
-    return " ".join(title.split()), normalize_id(link.group(0)) if link else None
+    return unescape(" ".join(title.split())), normalize_id(link.group(0)) if link else None
 
 
 # ---- field conversion
+
+def _plain(line: str) -> str:
+    """A page line's text: text.plain, then the page's escapes (render.text) undone."""
+    return unescape(plain(line))
+
 
 def _items(lines: list[str]) -> list[str]:
     """Bullet items; an indented or unbulleted line continues the item above it."""
@@ -132,9 +138,9 @@ def _items(lines: list[str]) -> list[str]:
         if not ln.strip():
             continue
         if BULLET.match(ln) or not items:
-            items.append(plain(ln))
+            items.append(_plain(ln))
         else:
-            items[-1] = f"{items[-1]} {plain(ln)}".strip()
+            items[-1] = f"{items[-1]} {_plain(ln)}".strip()
     return [i for i in items if i]
 
 
@@ -142,7 +148,7 @@ def _list(lines: list[str], max_items: int, split_inline: bool) -> list[str]:
     if any(BULLET.match(ln) for ln in lines):
         items = _items(lines)
     else:
-        text = " ".join(plain(ln) for ln in lines if ln.strip())
+        text = " ".join(_plain(ln) for ln in lines if ln.strip())
         items = [s.strip() for s in re.split(r"(?<=[。！？!?])\s*", text) if s.strip()]
         items = items if 1 <= len(items) <= max(max_items, 1) else [text] if text else []
     if split_inline and len(items) == 1:  # "标签A、标签B、标签C" on one line
@@ -162,7 +168,7 @@ def scores(lines: list[str]) -> tuple[dict, list[str]]:
         if not ln.strip():
             continue
         indent = len(ln) - len(ln.lstrip())
-        found = score_line(ln)
+        found = score_line(unescape(ln))
         if found and found[0] not in out:
             key, value, reason = found
             score = math.floor(value + 0.5)
@@ -171,9 +177,9 @@ def scores(lines: list[str]) -> tuple[dict, list[str]]:
             last, last_indent = key, indent
             out[last] = {"score": score, "reason": reason}
         elif last and not out[last]["reason"] and indent > last_indent:
-            out[last]["reason"] = plain(ln)
+            out[last]["reason"] = _plain(ln)
         else:
-            shared.append(re.sub(r"^(?:理由|原因|评价)\s*[:：]\s*", "", plain(ln)))
+            shared.append(re.sub(r"^(?:理由|原因|评价)\s*[:：]\s*", "", _plain(ln)))
     # One reason paragraph for all three: each sentence goes to the scores it names.
     sentences = [s for s in re.split(r"(?<=[。！？])", " ".join(shared)) if s.strip()]
     current = None
@@ -228,7 +234,7 @@ def fields_from_chunk(style: Style, chunk: str, layout: str) -> tuple[dict, list
         if f.kind == "list":
             return {f.name: _items([ln for ln in body if BULLET.match(ln)])}, []
         paras = re.split(r"\n\s*\n", "\n".join(ln for ln in body if not ln.startswith(">")).strip())
-        return {f.name: "\n\n".join(" ".join(p.split()) for p in paras if p.strip())}, []
+        return {f.name: "\n\n".join(unescape(" ".join(p.split())) for p in paras if p.strip())}, []
     kinds = {f.name: f for f in style.fields}
     grouped: dict[str, list] = {}
     for name, rest, blines in _blocks(body, style):
@@ -243,12 +249,12 @@ def fields_from_chunk(style: Style, chunk: str, layout: str) -> tuple[dict, list
         elif f.kind == "keywords":
             out[name] = [keyword(i) for i in _items([ln for _, b in parts for ln in b])]
         elif f.kind == "list" and any(rest for rest, _ in parts):  # "挑战1：X" headings: one item each
-            out[name] = [f"{rest}: {' '.join(plain(x) for x in b if x.strip())}".strip(": ")
+            out[name] = [f"{rest}: {' '.join(_plain(x) for x in b if x.strip())}".strip(": ")
                          for rest, b in parts if rest]
         elif f.kind == "list":
             out[name] = _list([ln for _, b in parts for ln in b], f.max_items, split_inline=name == "tags")
         else:
-            text = "\n".join(plain(ln) for _, b in parts for ln in b if plain(ln))
+            text = "\n".join(_plain(ln) for _, b in parts for ln in b if _plain(ln))
             out[name] = _KEEP_PREFIX.sub("", text) if name == "title_zh" else text
     return out, notes
 
@@ -264,8 +270,9 @@ def parse_markdown(text: str, style: str | None = None, source: str = "", name: 
     for n, (pid, chunk, status) in enumerate(chunks, 1):
         title, link_id = _title_and_id(chunk, st.layout)
         where = f"{source}#{n}"
-        if status in ("failed", "repeat") or "> summary unavailable" in chunk:
-            reason = "already digested on an earlier day" if status == "repeat" else "no summary in the digest"
+        if status in ("failed", "repeat", "no_abstract") or "> summary unavailable" in chunk:
+            reason = {"repeat": "already digested on an earlier day",
+                      "no_abstract": "no abstract, so no summary"}.get(status, "no summary in the digest")
             out.append(ParsedEntry(pid or link_id, title, st.name, date, {}, where, skip=reason))
             continue
         fields, notes = fields_from_chunk(st, chunk, st.layout)

@@ -1,15 +1,19 @@
 """Markdown rendering: one page per (style, date) in the shape of the user's digests, and the digests index.
 
-Facts (titles, authors, links, dates, upvotes, thumbnails) come from the Paper; only prose comes from fields.
-Every paper is preceded by `<!-- paper:<id> -->` (plus ` status:failed` / ` status:repeat`) for parse-back.
+Facts (titles, authors, links, dates, upvotes, thumbnails) come from the Paper; only prose comes from fields. Both
+are data: escaped as text (`text`), links built from the arXiv id, thumbnails and project links only when they pass
+papers.thumbnail_url / web_url. Every paper is preceded by `<!-- paper:<id> -->` (plus ` status:failed`,
+` status:no_abstract` or ` status:repeat`) for parse-back.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from summarizer.papers import Paper
+from summarizer.papers import Paper, clean, github_url, thumbnail_url, web_url
 from summarizer.styles import SCORE_LABELS, Style
 from summarizer.text import one_line
 
@@ -19,6 +23,7 @@ class Entry:
     paper: Paper
     fields: dict | None  # parsed, validated prose fields; None when the paper failed or is a repeat
     failure: str | None = None  # why there is no summary (shown as "summary unavailable: <reason>")
+    no_abstract: bool = False  # the paper has no abstract, so nothing was generated (shown as NO_ABSTRACT)
 
 
 REPEAT = {  # language -> one-line text for a paper already digested on an earlier day
@@ -27,25 +32,66 @@ REPEAT = {  # language -> one-line text for a paper already digested on an earli
     "zh": "已收录于 [{date}]({link})。",
 }
 EMPTY = {"en": "No papers for this day.", "ko": "이 날짜의 논문이 없습니다.", "zh": "当天没有论文。"}
-FAILURE_MAX = 200  # characters of a failure reason shown on the page (the sidecar keeps all of it)
+UNTITLED = {"en": "Untitled paper {id}", "ko": "제목 없는 논문 {id}", "zh": "无标题论文 {id}"}  # the source gave none
+NO_ABSTRACT = "no abstract available"  # said in English on every page, like "summary unavailable"
 HR = '<hr style="border:0.5px solid #CCCCCC; margin-top: 20px; margin-bottom: 20px;"/>'
+
+
+# ---- data as text: what could open HTML, an entity, a link, an image, emphasis or code is escaped, nothing more,
+# so that the page stays readable. A "_" inside a word (Clip_Mover) opens nothing and stays as it is.
+_ESCAPED = re.compile(r"[\\`*\[\]&<>]|(?<![^\W_])_|_(?![^\W_])")
+_HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def text(value) -> str:
+    """Data (a title, an author, the model's prose) as Markdown that renders as exactly that text: `& < >` become
+    entities, and backslash, backtick, `*`, `[`, `]` and a `_` at a word's edge are backslash-escaped."""
+    # clean() again: an archive written before text was cleaned at parse time may still hold control characters.
+    return _ESCAPED.sub(lambda m: _HTML_ESCAPES.get(m.group(0)) or "\\" + m.group(0), clean(str(value)))
+
+
+def unescape(value: str) -> str:
+    """The inverse of `text` (readback turns a rendered page back into the data)."""
+    return html.unescape(re.sub(r"\\([\\`*\[\]_])", r"\1", value))
+
+
+def _code(value) -> str:
+    """Data inside a code span, where nothing is interpreted and nothing can be escaped: only backticks go."""
+    return str(value).replace("`", "")
+
+
+def _one_line(value, limit: int = 200) -> str:
+    """Data folded to one escaped line, cut at `limit` characters (a failure reason: the sidecar keeps all of it)."""
+    return text(one_line(value, limit))
+
+
+def _title(style: Style, paper: Paper) -> str:
+    return _one_line(paper.title, 1000) or UNTITLED[style.language].format(id=paper.id)
+
+
+def _authors(paper: Paper) -> str:
+    return ", ".join(_one_line(a, 1000) for a in paper.authors)
 
 
 def _comment(entry: Entry) -> str:
     if entry.paper.repeat_of:
         return f"<!-- paper:{entry.paper.id} status:repeat -->"
+    if entry.no_abstract:
+        return f"<!-- paper:{entry.paper.id} status:no_abstract -->"
     if entry.fields is None:
         return f"<!-- paper:{entry.paper.id} status:failed -->"
     return f"<!-- paper:{entry.paper.id} -->"
 
 
 def _unavailable(entry: Entry) -> str:
-    return f"> summary unavailable: {one_line(entry.failure or 'no summary was produced', FAILURE_MAX)}"
+    if entry.no_abstract:
+        return f"> {NO_ABSTRACT}"
+    return f"> summary unavailable: {_one_line(entry.failure or 'no summary was produced')}"
 
 
-def _repeat_line(style: Style, paper: Paper, title: str) -> str:
-    link = f"../{style.name}/{paper.repeat_of}.md"
-    return f"- {title} — " + REPEAT[style.language].format(date=paper.repeat_of, link=link)
+def _repeat_line(style: Style, paper: Paper, link: str) -> str:
+    earlier = f"../{style.name}/{paper.repeat_of}.md"
+    return f"- [{_title(style, paper)}]({link}) — " + REPEAT[style.language].format(date=paper.repeat_of, link=earlier)
 
 
 def _badge(text: str) -> str:
@@ -54,19 +100,20 @@ def _badge(text: str) -> str:
 
 
 def _media(paper: Paper, width: int | None = None) -> str:
-    """The thumbnail: an image, or a <video> for mp4/webm/mov thumbnails; "" when there is none."""
-    if not paper.thumbnail:
+    """The thumbnail: an image, or a <video> for mp4/webm/mov thumbnails; "" when there is none or it is not on a
+    host the HF feed uses (checked again here: an archive may predate the check at parse time)."""
+    url = thumbnail_url(paper.thumbnail)
+    if not url:
         return ""
     if paper.is_video:
-        return (f'<video width="{width or 320}" controls>\n  <source src="{paper.thumbnail}" type="video/mp4">\n'
-                "</video>")
+        return f'<video width="{width or 320}" controls>\n  <source src="{url}" type="video/mp4">\n</video>'
     if width:
-        return f'<img src="{paper.thumbnail}" title="Title" width="{width}" />'
-    return f"![]({paper.thumbnail})"
+        return f'<img src="{url}" title="Title" width="{width}" />'
+    return f"![]({url})"
 
 
 def _bullets(items: list, indent: str = "") -> str:
-    return "\n".join(f"{indent}- {i}" for i in items)
+    return "\n".join(f"{indent}- {text(i)}" for i in items)
 
 
 def _split_keyword(k: str) -> tuple[str, str]:
@@ -79,17 +126,18 @@ def _split_keyword(k: str) -> tuple[str, str]:
 def _digest_paper(style: Style, e: Entry) -> str:
     p = e.paper
     if p.repeat_of:
-        return _repeat_line(style, p, f"[{p.title}]({p.hf_url})")
-    parts = [f"## {p.title}"]
+        return _repeat_line(style, p, p.hf_url)
+    parts = [f"## {_title(style, p)}"]
     if e.fields is None:
         parts.append(_unavailable(e))
     else:
         f = e.fields
-        keywords = [f"- {en} (`{zh}`)" if zh else f"- {en}" for en, zh in map(_split_keyword, f["keywords"])]
-        scores = [f"- {label}：{f['scores'][key]['score']}分。{f['scores'][key]['reason']}"
+        keywords = [f"- {text(en)} (`{_code(zh)}`)" if zh else f"- {text(en)}"
+                    for en, zh in map(_split_keyword, f["keywords"])]
+        scores = [f"- {label}：{text(f['scores'][key]['score'])}分。{text(f['scores'][key]['reason'])}"
                   for key, label in SCORE_LABELS.items() if key in f["scores"]]
         parts += [
-            "**1. 本文的主要工作**", f["work"],
+            "**1. 本文的主要工作**", text(f["work"]),
             "**2. 本文工作的主要亮点**", _bullets(f["highlights"]),
             "**3. 核心关键词**", "\n".join(keywords),
             "**4. 从实用性、创新性和推荐度进行打分**", "\n".join(scores),
@@ -114,12 +162,12 @@ def _digest_page(style: Style, date: str, entries: list[Entry]) -> str:
 def _details_paper(style: Style, e: Entry, date: str) -> str:
     p = e.paper
     if p.repeat_of:
-        return _repeat_line(style, p, f"[{p.title}]({p.hf_url})") + f"\n\n{HR}"
+        return _repeat_line(style, p, p.hf_url) + f"\n\n{HR}"
     badges = (f"![Date](https://img.shields.io/badge/Date-{_badge(date)}-blue) "
-              f"![Upvotes](https://img.shields.io/badge/upvotes-{p.upvotes}-green)")
+              f"![Upvotes](https://img.shields.io/badge/upvotes-{int(p.upvotes or 0)}-green)")
     body = ['<summary style="font-weight: bold; cursor: pointer;">展开论文总结</summary>']
-    if p.thumbnail:
-        body.append(f'<div align="center">\n{_media(p, 660)}\n</div>')
+    if media := _media(p, 660):
+        body.append(f'<div align="center">\n{media}\n</div>')
     if e.fields is None:
         body.append(_unavailable(e))
     else:
@@ -127,14 +175,14 @@ def _details_paper(style: Style, e: Entry, date: str) -> str:
         challenges = []
         for n, item in enumerate(f["challenges"], 1):
             name, sep, how = str(item).replace("：", ":").partition(":")
-            challenges.append(f"    - **挑战{n}：{name.strip()}**" + (f"\n        {how.strip()}" if sep else ""))
+            challenges.append(f"    - **挑战{n}：{text(name.strip())}**" + (f"\n        {text(how.strip())}" if sep else ""))
         body += [
-            f"#### 背景\n- **背景**\n    {f['background']}\n\n- **已有的工作**\n    {f['prior_work']}",
-            f"#### 核心贡献\n- **{f['contribution']}**\n" + "\n\n".join(challenges),
-            f"#### 实现与部署\n{f['implementation']}",
-            f"#### 总结\n{f['summary']}",
+            f"#### 背景\n- **背景**\n    {text(f['background'])}\n\n- **已有的工作**\n    {text(f['prior_work'])}",
+            f"#### 核心贡献\n- **{text(f['contribution'])}**\n" + "\n\n".join(challenges),
+            f"#### 实现与部署\n{text(f['implementation'])}",
+            f"#### 总结\n{text(f['summary'])}",
         ]
-    return f"#### {p.title}\n{badges}\n\n<details>\n" + "\n\n".join(body) + f"\n</details>\n\n{HR}"
+    return f"#### {_title(style, p)}\n{badges}\n\n<details>\n" + "\n\n".join(body) + f"\n</details>\n\n{HR}"
 
 
 def _details_page(style: Style, date: str, entries: list[Entry]) -> str:
@@ -146,24 +194,25 @@ def _details_page(style: Style, date: str, entries: list[Entry]) -> str:
 def _notes_paper(style: Style, e: Entry) -> str:
     p = e.paper
     if p.repeat_of:
-        return _repeat_line(style, p, f"[{p.title}]({p.pdf_url})")
-    parts = [f"# {p.title}\n[arxiv_pdf_url]({p.pdf_url})"]
-    authors = [f"- **作者**: {', '.join(p.authors)}"] if p.authors else []
-    authors += [f"- **项目页面**: {p.project_page}"] if p.project_page else []
-    authors += [f"- **代码**: {p.github_repo}"] if p.github_repo else []
+        return _repeat_line(style, p, p.pdf_url)
+    parts = [f"# {_title(style, p)}\n[arxiv_pdf_url]({p.pdf_url})"]
+    authors = [f"- **作者**: {_authors(p)}"] if p.authors else []
+    # Validated URLs hold no character Markdown or HTML would act on (see papers.web_url).
+    authors += [f"- **项目页面**: {url}"] if (url := web_url(p.project_page)) else []
+    authors += [f"- **代码**: {url}"] if (url := github_url(p.github_repo)) else []
     if e.fields is None:
         parts += ["### **作者信息**\n" + "\n".join(authors)] if authors else []
         parts.append(_unavailable(e))
         return "\n\n".join(parts)
     f = e.fields
-    parts.append(f"### **论文标题**\n- {f['title_zh']}")
+    parts.append(f"### **论文标题**\n- {text(f['title_zh'])}")
     parts += ["### **作者信息**\n" + "\n".join(authors)] if authors else []
     parts += [
         f"### **论文标签**\n{_bullets(f['tags'])}",
-        f"### **研究核心目标与问题**\n- {f['goal']}",
+        f"### **研究核心目标与问题**\n- {text(f['goal'])}",
         f"### **采用方法与技术**\n{_bullets(f['method'])}",
         f"### **实验设计与主要发现**\n{_bullets(f['findings'])}",
-        f"### **结论及对未来研究的意义**\n- {f['conclusion']}",
+        f"### **结论及对未来研究的意义**\n- {text(f['conclusion'])}",
     ]
     return "\n\n".join(parts)
 
@@ -179,16 +228,15 @@ TLDR_HEADINGS = {"tldr": "TLDR", "motivation": "动机", "method": "方法", "re
 
 def _tldr_paper(style: Style, e: Entry) -> str:
     p = e.paper
-    link = f"[{p.title}]({p.abs_url})"
     if p.repeat_of:
-        return _repeat_line(style, p, link)
-    facts = [f"**作者**: {', '.join(p.authors)}"] if p.authors else []
+        return _repeat_line(style, p, p.abs_url)
+    facts = [f"**作者**: {_authors(p)}"] if p.authors else []
     facts += [f"**点赞**: {p.upvotes}"] if p.upvotes else []  # 0 = the source has no upvotes (imported rows)
-    parts = [f"## {link}", *([" · ".join(facts)] if facts else [])]
+    parts = [f"## [{_title(style, p)}]({p.abs_url})", *([" · ".join(facts)] if facts else [])]
     if e.fields is None:
         parts.append(_unavailable(e))
     else:
-        parts += [f"#### {heading}\n{e.fields[name]}" for name, heading in TLDR_HEADINGS.items()]
+        parts += [f"#### {heading}\n{text(e.fields[name])}" for name, heading in TLDR_HEADINGS.items()]
     return "\n\n".join(parts)
 
 
@@ -201,26 +249,25 @@ def _tldr_page(style: Style, date: str, entries: list[Entry]) -> str:
 
 # ---- ko-bullets / en-bullets (sample 004) and the translate styles: the wrapped page
 
-def _facts(p: Paper) -> str:
+def _facts(style: Style, p: Paper) -> str:
     media = _media(p)
-    head = f"### [{p.title}]({p.abs_url})"
-    if p.is_video:
+    head = f"### [{_title(style, p)}]({p.abs_url})"
+    if media and p.is_video:
         head += f"\n\n{media}\n"
     elif media:
         head += f"\n{media}"
-    authors = ", ".join(p.authors) or "unknown"
-    return f"{head}\nAuthors: {authors} · Upvotes: {p.upvotes}"
+    return f"{head}\nAuthors: {_authors(p) or 'unknown'} · Upvotes: {int(p.upvotes or 0)}"
 
 
 def _wrapped_paper(style: Style, e: Entry) -> str:
     p = e.paper
     if p.repeat_of:
-        return _repeat_line(style, p, f"[{p.title}]({p.abs_url})")
+        return _repeat_line(style, p, p.abs_url)
     if e.fields is None:
-        return f"{_facts(p)}\n\n{_unavailable(e)}"
+        return f"{_facts(style, p)}\n\n{_unavailable(e)}"
     if style.layout == "translate":
-        return f"{_facts(p)}\n\n{e.fields['translation'].strip()}"
-    return f"{_facts(p)}\n\n{_bullets(e.fields['bullets'])}"
+        return f"{_facts(style, p)}\n\n{text(e.fields['translation'].strip())}"
+    return f"{_facts(style, p)}\n\n{_bullets(e.fields['bullets'])}"
 
 
 def _wrapped_page(style: Style, date: str, entries: list[Entry]) -> str:

@@ -91,6 +91,36 @@ def test_our_rendered_page_reads_back_exactly(style):
     assert entries[1].skip == "no summary in the digest" and entries[2].skip == "already digested on an earlier day"
 
 
+MARKUP = "<b>bold</b> & [a](http://evil.example) a_b"
+
+
+def with_markup(fields: dict) -> dict:
+    """Every piece of prose with markup added (the English half of a keyword; a challenge's text after its colon)."""
+    def add(value):
+        if isinstance(value, str):
+            return f"{value} {MARKUP}"
+        if isinstance(value, list):
+            return [add(v) for v in value]
+        return {k: dict(v, reason=add(v["reason"])) for k, v in value.items()}
+    out = {k: add(v) for k, v in fields.items() if k != "keywords"}
+    if "keywords" in fields:
+        out["keywords"] = [f"<b>{k}" for k in fields["keywords"]]
+    return out
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_escaped_data_reads_back_as_it_was(style):
+    st = STYLES[style]
+    paper = PAPER.replace(title="Lumen <i>x</i> & [y](http://evil.example) *z* a_b")
+    fields = with_markup(FIELDS[style])
+    bare = PAPER.replace(id="2403.07777", title="No Abstract", abstract="")
+    md = render_digest(st, DAY, [Entry(paper, fields), Entry(bare, None, None, no_abstract=True)])
+    assert "<b>" not in md and "<i>" not in md
+    entries = parse_markdown(md, style, "page.md", f"{DAY}.md")
+    assert entries[0].title == paper.title and canonical(st, entries[0].fields) == fields
+    assert (entries[1].id, entries[1].skip) == ("2403.07777", "no abstract, so no summary")
+
+
 def sidecar(fields: dict, style: str = "en-bullets", problems=()) -> dict:
     failed = PAPER.replace(id="2403.09999", title="Failed")
     return {"version": 1, "date": DAY, "style": style, "provenance": {"model": {"model": "m"}},

@@ -31,7 +31,7 @@ def hf_item(pid: str, title: str, upvotes: int, abstract: str = ABSTRACT) -> dic
         "paper": {"id": pid, "title": title, "summary": abstract, "upvotes": upvotes,
                   "authors": [{"name": "Ada Example"}, {"name": "Bo Sample"}],
                   "publishedAt": "2025-03-03T10:00:00.000Z"},
-        "thumbnail": f"https://cdn.example.org/{pid}.png", "numComments": 1,
+        "thumbnail": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{pid}.png", "numComments": 1,
     }
 
 
@@ -362,3 +362,81 @@ def test_a_paragraph_cut_by_its_token_allowance_ends_at_a_whole_sentence(hf_day,
     result = run("zh-digest", Capped(reply), monkeypatch, home)
     rec = json.loads(result.sidecar.read_text(encoding="utf-8"))["records"]["2503.00001"]
     assert rec["fields"]["work"] == fields["work"] and not rec["problems"] and not rec["finished"]
+
+
+# ---- untrusted days (#9)
+
+def test_a_paper_without_abstract_is_never_sent_to_the_model(serve, home, monkeypatch):
+    serve_day(serve, monkeypatch, [*DAY, hf_item("2503.00004", "Bare", 99, abstract="")])
+    fake = FakeEngine(lambda p: format_output(STYLES["en-bullets"], FIELDS["en-bullets"]))
+    result = run("en-bullets", fake, monkeypatch, home)
+    assert sorted(p.key for call in fake.calls for p in call) == ["2503.00001", "2503.00002", "2503.00003"]
+    assert (result.papers, result.generated, result.valid, result.no_abstract, result.failures) == (4, 3, 3, 1, {})
+    page = result.path.read_text(encoding="utf-8")
+    section = page.split("<!-- paper:2503.00004 status:no_abstract -->\n")[1].split("<!-- paper:")[0]
+    assert section.startswith("### [Bare](https://arxiv.org/abs/2503.00004)") and "> no abstract available" in section
+    rec = json.loads(result.sidecar.read_text(encoding="utf-8"))["records"]["2503.00004"]
+    assert rec["status"] == "no-abstract" and rec["problems"] == [] and rec["fields"] is None
+    assert "2503.00004" not in archive.digested_before("2099-01-01", home)  # a later day may still summarize it
+    again = run("en-bullets", FakeEngine(lambda p: pytest.fail("nothing to generate")), monkeypatch, home)
+    assert (again.reused, again.generated, again.no_abstract) == (3, 0, 1)
+
+
+def blocking_engine(reply):
+    """A FakeEngine whose first call waits until `release` is set; `started` is set when it begins."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    fake = FakeEngine(reply)
+    inner = fake.__class__.__call__
+
+    def call(lm, prompts, config, on_result=None):
+        if not fake.calls:
+            started.set()
+            assert release.wait(10)
+        return inner(fake, lm, prompts, config, on_result)
+    return fake, call, started, release
+
+
+def test_two_runs_of_one_day_never_interleave(hf_day, home, monkeypatch, caplog):
+    """A cron job and a hand run: the second waits for the first, then reuses every summary it wrote; with too
+    short a wait it fails with one clear line and changes nothing."""
+    import threading
+
+    fake, call, started, release = blocking_engine(lambda p: format_output(STYLES["en-bullets"], FIELDS["en-bullets"]))
+    results = {}
+    first = threading.Thread(target=lambda: results.update(first=run("en-bullets", call, monkeypatch, home)))
+    first.start()
+    assert started.wait(10)  # the first run is generating, and holds the day
+    monkeypatch.setenv("SUMMARIZER_LOCK_TIMEOUT", "0.3")
+    with pytest.raises(SummarizerError, match=f"Another summarizer run is still writing the day {DATE} after 0.3 s"):
+        run("en-bullets", call, monkeypatch, home)
+    assert not (home / "digests" / "en-bullets" / f"{DATE}.md").exists()
+    monkeypatch.setenv("SUMMARIZER_LOCK_TIMEOUT", "20")
+    second = threading.Thread(target=lambda: results.update(second=run("en-bullets", call, monkeypatch, home)))
+    second.start()
+    threading.Timer(0.5, release.set).start()  # the first run finishes while the second one waits
+    first.join(20)
+    second.join(20)
+    assert results["first"].generated == 3 and results["first"].valid == 3
+    assert (results["second"].reused, results["second"].generated) == (3, 0)  # nothing generated twice
+    assert sum(len(c) for c in fake.calls) == 3
+    assert "another run is writing the day 2025-03-04" in caplog.text
+
+
+def test_cli_digest_waits_for_the_day_then_says_so_in_one_line(hf_day, home, monkeypatch):
+    from filelock import FileLock
+
+    monkeypatch.setenv("SUMMARIZER_LOCK_TIMEOUT", "0.2")
+    (home / "locks").mkdir(parents=True)
+    with FileLock(home / "locks" / f"{DATE}.lock"):
+        res = CliRunner().invoke(app, ["digest", "--date", DATE, "--model", "nothing-loaded", "--no-arxiv"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.startswith(f"error: Another summarizer run is still writing the day {DATE} after 0.2 s")
+    assert res.stderr.count("\n") == 1 and hf_day.requests == []
+
+
+def test_cli_refuses_a_future_day_before_any_io(hf_day, home):
+    res = CliRunner().invoke(app, ["digest", "--date", "2099-01-01"])
+    assert res.exit_code == 2 and res.stderr == "error: The date 2099-01-01 is in the future; there is no Daily Papers list for it yet.\n"
+    assert hf_day.requests == [] and not home.exists()

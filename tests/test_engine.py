@@ -8,6 +8,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 
 import pytest
 
@@ -215,6 +216,29 @@ def test_long_abstract_is_cut_with_warning_and_instructions_kept(tiny):
     assert cut and seen.startswith(head)
     assert seen.endswith(" …\nAnswer in one sentence.<|im_end|>\n<|im_start|>assistant\n")
     assert "word199" not in seen
+
+
+@pytest.fixture(scope="module")
+def tiny_4k(tiny_long_context_dir):
+    return load_model(str(tiny_long_context_dir), dtype="float32")
+
+
+def test_a_huge_abstract_is_capped_whatever_the_context(tiny_4k):
+    """A 60,000-token abstract (byte tokenizer: 60,000 bytes) fills no 4k context: it is cut to the abstract cap."""
+    huge = ("We scale things. " * 3600)[:60_000]
+    cfg = GenerationConfig(max_new_tokens=2)
+    instructions = len(tiny_4k.tokenizer(chat_text(tiny_4k.tokenizer, prompt("k", "")))["input_ids"])
+    with pytest.warns(TruncationWarning, match=r"Paper 2401\.00009: abstract shortened from 60000 to 1024 tokens to fit "
+                                              r"the 1024 tokens an abstract may take"):
+        gen = generate(tiny_4k, [prompt("2401.00009", huge)], cfg)[0]
+    assert gen.truncated and gen.prompt_tokens <= instructions + 1024 + 4  # " …" and the seam
+    assert gen.prompt_tokens < tiny_4k.context_length - cfg.max_new_tokens - 1000
+    small = GenerationConfig(max_new_tokens=2, max_abstract_tokens=100)
+    with pytest.warns(TruncationWarning, match="to 100 tokens"):
+        assert generate(tiny_4k, [prompt("k", huge)], small)[0].prompt_tokens <= instructions + 104
+    with warnings.catch_warnings():  # an abstract under the cap is left whole
+        warnings.simplefilter("error")
+        assert not generate(tiny_4k, [prompt("k", "We scale things. " * 50)], cfg)[0].truncated
 
 
 def test_instructions_longer_than_context_raise_naming_the_paper(tiny):
@@ -442,3 +466,31 @@ def test_generate_command(tiny_model_dir):
     assert '"dtype": "float32"' in result.stderr and "tok/s" in result.stderr
     bad = CliRunner().invoke(app, ["generate", "--model", "no such model", "x"])
     assert bad.exit_code == 2 and bad.stderr.startswith("error: Model 'no such model' is not a file")
+
+
+def test_the_gguf_converter_bar_is_muted_when_stderr_is_not_a_terminal(capsys):
+    from transformers import modeling_gguf_pytorch_utils as converter
+
+    original = converter.tqdm
+    with loading.gguf_bars_muted():  # pytest's captured stderr is no terminal, like a log file
+        for _ in converter.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+    assert capsys.readouterr().err == ""
+    assert converter.tqdm is original
+    for _ in converter.tqdm(range(3), desc="unmuted"):  # outside it, the bar is the library's own again
+        pass
+    assert "unmuted" in capsys.readouterr().err
+
+
+def test_cli_prints_a_shortened_abstract_as_one_clean_line(tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from summarizer.cli import app
+
+    long = " ".join(f"word{i}" for i in range(200))
+    res = CliRunner().invoke(app, ["generate", long, "--model", str(tiny_model_dir), "--max-new-tokens", "2",
+                                   "--dtype", "float32"])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stderr.splitlines() if "shortened" in ln]
+    assert lines == [lines[0]] and lines[0].startswith("warning: Paper prompt1: abstract shortened from 1489 to ")
+    assert "engine.py" not in res.stderr and "TruncationWarning" not in res.stderr and "_run_local" not in res.stderr

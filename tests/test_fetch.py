@@ -168,12 +168,68 @@ def test_an_archived_day_is_reused_without_the_network(online, home):
     assert len(server.requests) == n
 
 
-def test_refresh_fetches_again(online):
+def test_refresh_fetches_again_and_merges_by_id(online):
     server = online(pages(ITEMS[:1]))
     collect(DAY, config=FAST)
-    server.handler = pages(ITEMS[1:2])
-    assert [p.id for p in collect(DAY, refresh=True, config=FAST)] == ["2510.00002"]
-    assert [p.id for p in archive.load_papers(DAY)] == ["2510.00002"]
+    server.handler = pages([ITEMS[1], {"paper": dict(ITEMS[0]["paper"], upvotes=99, title="Renamed")}])
+    papers = collect(DAY, refresh=True, config=FAST)
+    assert [(p.id, p.title, p.upvotes) for p in papers] == [("2510.00001", "Renamed", 99), ("2510.00002", ITEMS[1]["paper"]["title"], 50)]
+    assert [p.id for p in archive.load_papers(DAY)] == ["2510.00002", "2510.00001"]
+
+
+def test_a_refresh_answering_nothing_loses_no_archived_paper(online, home, caplog):
+    six = [item(f"2510.0001{i}", i) for i in range(6)]
+    server = online(pages(six))
+    collect(DAY, config=FAST)
+    before = archive.load_record(DAY)
+    server.handler = pages([])
+    with caplog.at_level(logging.WARNING, logger="summarizer.fetch"):
+        papers = collect(DAY, refresh=True, config=FAST)
+    assert sorted(p.id for p in papers) == sorted(i["paper"]["id"] for i in six)
+    after = archive.load_record(DAY)
+    assert after["papers"] == before["papers"] and after["fetched_at"] >= before["fetched_at"]
+    assert "the new answer for 2025-10-26 lists 0 papers where the archive has 6; kept the 6 archived papers" in caplog.text
+    # the answers the kept papers came from are kept beside the new (empty) one
+    assert after["earlier_raw"] == [before["raw"]]
+    assert (home / "archive" / DAY / before["raw"] / "hf-p0.json").exists()
+    assert json.loads((home / "archive" / DAY / after["raw"] / "hf-p0.json").read_bytes()) == []
+
+
+def test_the_same_id_twice_in_one_answer_is_one_paper(online):
+    twice = [item("2510.00001", 5), item("2510.00002", 3), {"paper": dict(item("2510.00001", 5)["paper"], id="2510.00001v2")}]
+    online(pages(twice))
+    papers = collect(DAY, config=FetchConfig(page_size=10, base_wait=0, max_wait=0, arxiv_delay=0))
+    assert [p.id for p in papers] == ["2510.00001", "2510.00002"]
+    assert [p["id"] for p in archive.load_record(DAY)["papers"]] == ["2510.00001", "2510.00002"]
+
+
+def test_a_lone_surrogate_keeps_the_day(online, home):
+    bad = {"paper": dict(item("2510.00001", 5)["paper"], title="Broken \ud800 title", summary="Text \udfff here.")}
+    online(pages([bad, item("2510.00002", 3)]))
+    papers = collect(DAY, config=FAST)
+    assert [(p.id, p.title, p.abstract) for p in papers][0] == ("2510.00001", "Broken title", "Text here.")
+    assert len(archive.load_papers(DAY)) == 2
+
+
+@pytest.mark.parametrize("future", ["2099-01-01", "9999-12-31"])
+def test_a_future_day_is_refused_before_any_io(online, home, future):
+    server = online(pages(ITEMS))
+    with pytest.raises(SummarizerError, match=f"The date {future} is in the future"):
+        collect(future, config=FAST)
+    assert server.requests == [] and not home.exists()
+
+
+def test_a_day_held_by_another_run_waits_then_fails_clearly(online, home, monkeypatch):
+    from filelock import FileLock
+
+    server = online(pages(ITEMS))
+    monkeypatch.setenv("SUMMARIZER_LOCK_TIMEOUT", "0.2")
+    (home / "locks").mkdir(parents=True)
+    with FileLock(home / "locks" / f"{DAY}.lock"):  # another run, as far as this process's own lock knows
+        with pytest.raises(SummarizerError, match=f"Another summarizer run is still writing the day {DAY} after 0.2 s"):
+            collect(DAY, config=FAST)
+    assert server.requests == [] and not (home / "archive" / DAY).exists()
+    assert len(collect(DAY, config=FAST)) == 5  # once it is free
 
 
 def test_server_down_serves_the_archive_or_says_so(online, home, caplog):

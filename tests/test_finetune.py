@@ -69,9 +69,11 @@ def tokenizer(tiny_model_dir):
 
 def test_fit_prompt_shortens_only_the_abstract(tiny_model_dir):
     tok = tokenizer(tiny_model_dir)
-    row = short_rows(1)[0] | {"abstract": "word " * 300}
+    row = short_rows(1)[0] | {"abstract": "word " * 200}  # 1,000 tokens (byte tokenizer): under the abstract cap
     full, cut = fit_prompt(tok, row, 3000)
-    assert not cut and full.count("word") == 300
+    assert not cut and full.count("word") == 200
+    huge, cut = fit_prompt(tok, row | {"abstract": "word " * 2000}, 30_000)  # the engine's cap, as at inference
+    assert cut and huge.count("word") == 1024 // 5 + 1
     text, cut = fit_prompt(tok, row, 600)
     n = len(tok(text, add_special_tokens=False)["input_ids"]) + len(tok(row["completion"])["input_ids"]) + 1
     assert cut and n <= 600 and " …\n</abstract>" in text

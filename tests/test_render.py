@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from summarizer.papers import Paper
-from summarizer.render import Entry, render_digest, render_index
+from summarizer.render import UNTITLED, Entry, render_digest, render_index
 from summarizer.styles import STYLES
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -20,12 +20,12 @@ DATE = "2025-03-04"
 GIZMO = Paper(
     id="2503.00001", title="Gizmo: Counting Marbles in Jars", date=DATE, upvotes=42,
     abstract="We introduce Gizmo, a benchmark of 1,200 synthetic jar images. A small CNN reaches 91.5% accuracy, 3x chance.",
-    authors=("Ada Example", "Bo Sample"), thumbnail="https://cdn.example.org/thumbs/gizmo.png",
+    authors=("Ada Example", "Bo Sample"), thumbnail="https://cdn-uploads.huggingface.co/thumbs/gizmo.png",
     project_page="https://gizmo.example.org",
 )
 CLIP = Paper(
     id="2503.00002", title="Clip_Mover: Video Thumbnails", date=DATE, upvotes=17, abstract="A video paper.",
-    authors=("Cy Placeholder",), thumbnail="https://cdn.example.org/thumbs/clip.mp4",
+    authors=("Cy Placeholder",), thumbnail="https://cdn-uploads.huggingface.co/thumbs/clip.mp4",
 )
 BROKEN = Paper(id="2503.00003", title="Broken Paper", date=DATE, upvotes=9, abstract="Anything.", authors=("Di Test",))
 AGAIN = Paper(id="2502.09999", title="Old News", date=DATE, upvotes=3, abstract="Seen before.", repeat_of="2025-03-01")
@@ -85,7 +85,7 @@ def test_mp4_thumbnail_is_a_video_and_png_an_image(style):
     if STYLES[style].layout in ("digest", "notes", "tldr"):  # these formats carry no thumbnail
         assert "clip.mp4" not in clip and "gizmo.png" not in gizmo
         return
-    assert '<source src="https://cdn.example.org/thumbs/clip.mp4" type="video/mp4">' in clip
+    assert '<source src="https://cdn-uploads.huggingface.co/thumbs/clip.mp4" type="video/mp4">' in clip
     assert "<video" in clip and "<img" not in clip and "![](" not in clip
     assert "gizmo.png" in gizmo and "<video" not in gizmo
 
@@ -146,3 +146,83 @@ def test_index_lists_newest_first_then_style_name():
         "| [2025-02-28](ko-bullets/2025-02-28.md) | ko-bullets | 0 |\n"
     )
     assert render_index([]) == "# Digests\n\nNo digests yet.\n"
+
+
+# ---- untrusted data (#9): metadata and the model's prose render as text in every style
+
+EVIL = Paper(
+    id="2503.00004", title="HTML <b>Everywhere</b> <script>alert(1)</script>", date=DATE, upvotes=3,
+    abstract="Anything.", authors=("Eve](http://evil.example)", "<img src=x onerror=alert(1)>"),
+    thumbnail="https://evil.example/x.png", project_page="javascript:alert(1)", github_repo="https://evil.example/r",
+)
+LINKS = Paper(id="2503.00005", title="Links](http://evil.example) [click", date=DATE, upvotes=2, abstract="x.",
+              thumbnail='https://cdn-uploads.huggingface.co/x.png" onerror="alert(1)')
+NULLS = Paper(id="2503.00006", title="", date=DATE, abstract="x.")
+PROSE = "Read <script>alert(1)</script> [this](http://evil.example) ![x](http://evil.example/p.png) & *more*"
+
+
+def evil_fields(style: str) -> dict:
+    """The style's fixed fields with markup added to every piece of prose the model writes."""
+    def add(value):
+        if isinstance(value, str):
+            return f"{value} {PROSE}"
+        if isinstance(value, list):
+            return [add(v) for v in value]
+        return {k: dict(v, reason=add(v["reason"])) for k, v in value.items()}
+    fields = {k: add(v) for k, v in FIELDS[style].items()}
+    if "keywords" in fields:  # the English half is text, the Chinese half a code span
+        fields["keywords"] = [f"<b>{k.split(' (')[0]}</b> [x](http://evil.example) (`中文`<i>)" for k in FIELDS[style]["keywords"]]
+    return fields
+
+
+ALLOWED_TAGS = {"details", "/details", "summary", "/summary", "div", "/div", "hr", "video", "/video", "source", "img"}
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_markup_in_the_data_never_reaches_the_page(style):
+    page = render_digest(STYLES[style], DATE, [Entry(EVIL, evil_fields(style), None), Entry(LINKS, None, "x <b>y</b>"),
+                                                Entry(NULLS, None, None)])
+    outside_code = re.sub(r"`[^`\n]*`", "", page)
+    # Every HTML tag on the page is one the layout writes; every link and image goes where the layout sends it.
+    tags = {t.lower() for t in re.findall(r"<(/?[a-zA-Z]+)", outside_code)}
+    assert tags <= ALLOWED_TAGS, tags - ALLOWED_TAGS
+    targets = re.findall(r"(?<!\\)\]\(([^)]*)\)", outside_code)
+    assert targets and all(re.match(r"https://(arxiv\.org|huggingface\.co|img\.shields\.io)/", t) for t in targets), targets
+    assert re.findall(r'src="([^"]*)"', page) == []  # no thumbnail passed: evil host, and a quote in the other
+    for raw in ("evil.example/x.png", "javascript:", "onerror=alert", "evil.example/r"):
+        assert raw not in page.replace("onerror=alert(1)&gt;", "")  # only as escaped text inside the author
+    # ... and the data is still there, readable.
+    assert "HTML &lt;b&gt;Everywhere&lt;/b&gt; &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Links\\](http://evil.example) \\[click" in page
+    assert "Read &lt;script&gt;alert(1)&lt;/script&gt; \\[this\\](http://evil.example)" in page
+    if STYLES[style].layout in ("bullets", "translate", "notes"):  # the layouts that show authors
+        assert "Eve\\](http://evil.example), &lt;img src=x onerror=alert(1)&gt;" in page
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_paper_without_title_gets_a_placeholder(style):
+    page = render_digest(STYLES[style], DATE, [Entry(NULLS, None, None)])
+    section = page.split("<!-- paper:2503.00006 status:failed -->\n")[1]
+    assert "2503.00006" in section.split("\n")[0] and "[](" not in page
+    if STYLES[style].layout in ("bullets", "translate"):
+        title = UNTITLED[STYLES[style].language].format(id="2503.00006")
+        assert section.startswith(f"### [{title}](https://arxiv.org/abs/2503.00006)\n")
+        assert "Authors: unknown · Upvotes: 0" in section
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_paper_without_abstract_shows_its_facts_and_says_so(style):
+    page = render_digest(STYLES[style], DATE, [Entry(GIZMO, None, None, no_abstract=True)])
+    section = page.split("<!-- paper:2503.00001 status:no_abstract -->\n")[1]
+    assert "Gizmo: Counting Marbles in Jars" in section and "> no abstract available" in section
+    assert "summary unavailable" not in section
+
+
+def test_text_escapes_only_what_markdown_or_html_would_act_on():
+    from summarizer.render import text, unescape
+
+    assert text("Clip_Mover: R&D on <5% of x*y [1] `code` _it_ a\\b") == (
+        "Clip_Mover: R&amp;D on &lt;5% of x\\*y \\[1\\] \\`code\\` \\_it\\_ a\\\\b")
+    assert text("old \x1b[31marchive\x00 \ud800") == "old archive  "  # control characters never reach a page
+    for s in ("Clip_Mover: R&D on <5% of x*y [1] `code` _it_ a\\b", "&lt; stays &lt;", "\\[x\\]", "plain 中文"):
+        assert unescape(text(s)) == s
