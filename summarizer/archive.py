@@ -189,15 +189,6 @@ def save_day(date: str, source: str, papers: list[Paper], raw: dict[str, bytes],
     return out
 
 
-def update_papers(date: str, papers: list[Paper], home: Path | None = None) -> None:
-    """Rewrite the papers of an archived day (e.g. abstracts completed from arXiv), keeping its metadata."""
-    record = load_record(date, home)
-    if record is None:
-        raise SummarizerError(f"Nothing is archived for {date}, so its papers cannot be updated.")
-    record["papers"] = [p.replace(repeat_of=None).to_dict() for p in papers]
-    write_atomic(day_dir(date, home) / "papers.json", json.dumps(record, ensure_ascii=False, indent=1))
-
-
 def _index_path(home_dir: Path | None) -> Path:
     return (home_dir or home()) / "archive" / "digested.json"
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from summarizer import SummarizerError, archive
+from summarizer import SummarizerError, archive, sidecar
 from summarizer.papers import Paper, normalize_id
 from summarizer.prompt import OutputFormatError, build_prompt, format_output, parse_output
 from summarizer.readback import ParsedEntry, parse_markdown
@@ -74,17 +74,17 @@ def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]
     style = doc.get("style")
     if style not in STYLES or not isinstance(doc.get("papers"), list):
         raise SummarizerError(f"The sidecar {source} is not a digest sidecar (no known style or papers list).")
-    records = doc.get("records") or {}
+    records = sidecar.records(doc, source)
     out = []
     for n, d in enumerate(doc["papers"], 1):
         paper = Paper.from_dict(d)
-        rec = records.get(paper.id) or {}
+        rec = records.get(paper.id)
         skip = ("already digested on an earlier day" if paper.repeat_of else
-                "not generated" if not rec else
-                "no abstract, so no summary" if rec.get("status") == "no-abstract" else
-                "failed validation in the digest (" + ", ".join(sorted({p["rule"] for p in rec["problems"]})) + ")"
-                if rec.get("problems") else "no parsed fields" if not rec.get("fields") else None)
-        entry = ParsedEntry(paper.id, paper.title, style, doc.get("date"), rec.get("fields") or {},
+                "not generated" if rec is None else
+                "no abstract, so no summary" if rec.status == "no-abstract" else
+                "failed validation in the digest (" + ", ".join(sorted({p["rule"] for p in rec.problems})) + ")"
+                if rec.problems else "no parsed fields" if not rec.fields else None)
+        entry = ParsedEntry(paper.id, paper.title, style, doc.get("date"), (rec and rec.fields) or {},
                             f"{source}#{n}", skip=skip)
         out.append((entry, paper))
     return out

@@ -18,17 +18,17 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from summarizer import SummarizerError, archive, compose, engine, fetch
+from summarizer import SummarizerError, archive, compose, engine, fetch, sidecar
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
 from summarizer.prompt import build_prompt, repair_prompt
 from summarizer.render import Entry, render_digest, render_index
+from summarizer.sidecar import Record
 from summarizer.styles import STYLES, Style
 from summarizer.validate import check_reply, duplicates, prose
 
 log = logging.getLogger(__name__)
 
-SIDECAR_VERSION = 2  # 2: records carry "repairs" and are judged by the copy/duplicate/grounding rules of #8
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def digest(
         reused = sum(1 for p in papers if p.id in records)
         # No abstract, no generation: the model has nothing to summarize and only echoes the prompt.
         bare = [p for p in fresh if not p.abstract and p.id not in records]
-        records.update({p.id: no_abstract_record() for p in bare})
+        records.update({p.id: sidecar.no_abstract() for p in bare})
 
         def save_progress() -> None:
             write_sidecar(json_path, date, st, lm, config, papers, records)
@@ -107,24 +107,15 @@ def digest(
             # A paper without an abstract is not "digested": a later day may list it with one and summarize it.
             archive.mark_digested(date, [p.id for p in fresh if p.abstract], home=home)
             write_index(home)
-    failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id]["problems"]})
+    failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id].problems})
     return DigestResult(
         path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
-        generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if valid(records.get(p.id))),
+        generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if p.id in records and records[p.id].valid),
         no_abstract=len(bare), failures=dict(failures), warnings=tuple(warnings),
     )
 
 
-def no_abstract_record() -> dict:
-    """The sidecar entry of a paper without an abstract: nothing generated, and not a failure (no problems)."""
-    return {"status": "no-abstract", "fields": None, "raw": None, "problems": [], "repairs": []}
-
-
-def valid(rec: dict | None) -> bool:
-    return bool(rec and rec["fields"] and not rec["problems"])
-
-
-def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict,
+def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict[str, Record],
               retries: int, save: Callable[[], None] | None) -> None:
     """Generate, validate and retry until each paper of `todo` has a valid record or its retries are spent.
     `save` (the main process only) runs after every finished paper and every pass."""
@@ -143,10 +134,10 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
         mark_duplicates(records)
         if save:
             save()
-        todo = [p for p in todo if records[p.id]["problems"]]
+        todo = [p for p in todo if records[p.id].problems]
 
 
-def attempt_plan(st: Style, todo: list[Paper], records: dict, config: GenerationConfig, attempt: int):
+def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], config: GenerationConfig, attempt: int):
     """(prompts, config) for one pass over the papers still to do.
 
     The first pass decodes greedily. A retry samples, seeded so that a rerun repeats it: on the embedded model,
@@ -158,14 +149,13 @@ def attempt_plan(st: Style, todo: list[Paper], records: dict, config: Generation
     cfg = dataclasses.replace(config, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + attempt)
     if attempt == 1:
         return [build_prompt(st, p) for p in todo], cfg
-    return [repair_prompt(st, p, records[p.id]["problems"]) for p in todo], cfg
+    return [repair_prompt(st, p, records[p.id].problems) for p in todo], cfg
 
 
-def mark_duplicates(records: dict[str, dict]) -> None:
+def mark_duplicates(records: dict[str, Record]) -> None:
     """Valid summaries nearly identical to another paper's are both rejected (a model that ignored its abstract)."""
-    valid = {pid: prose(r["fields"]) for pid, r in records.items() if r["fields"] and not r["problems"]}
-    for pid, problem in duplicates(valid).items():
-        records[pid]["problems"] = [dataclasses.asdict(problem)]
+    for pid, problem in duplicates({pid: prose(r.fields) for pid, r in records.items() if r.valid}).items():
+        records[pid].problems = [dataclasses.asdict(problem)]
 
 
 def generation_config(lm: engine.LoadedModel, st: Style, overrides: dict) -> GenerationConfig:
@@ -183,32 +173,26 @@ def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:
     return []
 
 
-def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: GenerationConfig) -> dict:
+def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: GenerationConfig) -> Record:
     """One paper's sidecar entry: parsed fields, the raw reply, its problems and the generation's counters."""
     checked = check_reply(st, gen.text, paper)
-    return {
-        "fields": checked.fields,
-        "raw": gen.text,
-        "problems": [dataclasses.asdict(p) for p in checked.problems],
-        "repairs": checked.repairs,  # layout fixes made without the model (see validate.repair)
-        "attempt": attempt,  # 0 = the greedy first pass; retries sample with the seed below
-        "sampling": {"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
-        "prompt_tokens": gen.prompt_tokens,
-        "completion_tokens": gen.completion_tokens,
-        "seconds": round(gen.seconds, 3),
-        "truncated": gen.truncated,
-        "finished": gen.finished,
-    }
+    return Record(
+        fields=checked.fields, raw=gen.text, problems=[dataclasses.asdict(p) for p in checked.problems],
+        repairs=checked.repairs, attempt=attempt,
+        sampling={"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
+        prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, seconds=round(gen.seconds, 3),
+        truncated=gen.truncated, finished=gen.finished,
+    )
 
 
-def entry(paper: Paper, rec: dict | None) -> Entry:
-    if paper.repeat_of is None and rec is not None and rec.get("status") == "no-abstract":
+def entry(paper: Paper, rec: Record | None) -> Entry:
+    if paper.repeat_of is None and rec is not None and rec.status == "no-abstract":
         return Entry(paper, None, None, no_abstract=True)
     if paper.repeat_of is not None or rec is None:
         return Entry(paper, None, None if paper.repeat_of else "not generated")
-    if rec["problems"]:
-        return Entry(paper, None, "; ".join(f"{p['rule']}: {p['message']}" for p in rec["problems"][:2]))
-    return Entry(paper, rec["fields"], None)
+    if rec.problems:
+        return Entry(paper, None, "; ".join(f"{p['rule']}: {p['message']}" for p in rec.problems[:2]))
+    return Entry(paper, rec.fields, None)
 
 
 def provenance(st: Style, lm: engine.LoadedModel, config: GenerationConfig) -> dict:
@@ -220,7 +204,7 @@ def provenance(st: Style, lm: engine.LoadedModel, config: GenerationConfig) -> d
     }
 
 
-def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict[str, dict]:
+def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict[str, Record]:
     """Validated records of an earlier run of the same day, style, model and prompt version; else nothing."""
     if not json_path.exists():
         return {}
@@ -229,28 +213,25 @@ def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict
     except (OSError, json.JSONDecodeError):
         log.warning("Ignoring unreadable sidecar %s; every paper is summarized again.", json_path)
         return {}
-    if old.get("version") != SIDECAR_VERSION:
-        log.warning("Sidecar %s is version %s, not %s (validated by older rules); every paper is summarized again.",
-                    json_path, old.get("version"), SIDECAR_VERSION)
+    if old.get("version") != sidecar.VERSION:
+        log.warning("Sidecar %s is version %s, not %s (validated by other rules); every paper is summarized again.",
+                    json_path, old.get("version"), sidecar.VERSION)
         return {}
     prov = old.get("provenance", {})
     same = prov.get("model") == dict(lm.provenance) and prov.get("prompt_version") == st.prompt_version
     if not same:
         return {}
-    return {pid: rec for pid, rec in old.get("records", {}).items() if rec.get("fields") and not rec.get("problems")}
+    try:
+        return {pid: rec for pid, rec in sidecar.records(old, json_path).items() if rec.valid}
+    except SummarizerError as exc:
+        log.warning("Ignoring sidecar %s (%s); every paper is summarized again.", json_path, exc)
+        return {}
 
 
-def write_sidecar(path: Path, date: str, st: Style, lm, config, papers: list[Paper], records: dict) -> None:
-    doc = {
-        "version": SIDECAR_VERSION,
-        "date": date,
-        "style": st.name,
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "provenance": provenance(st, lm, config),
-        "papers": [p.to_dict() for p in papers],
-        "records": records,
-    }
-    archive.write_atomic(path, json.dumps(doc, ensure_ascii=False, indent=1))
+def write_sidecar(path: Path, date: str, st: Style, lm, config, papers: list[Paper], records: dict[str, Record]) -> None:
+    archive.write_atomic(path, sidecar.document(
+        date, st.name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), provenance(st, lm, config),
+        [p.to_dict() for p in papers], records))
 
 
 def write_index(home: Path | None = None) -> Path:

@@ -92,16 +92,6 @@ def test_crash_while_saving_keeps_the_previous_day(home, monkeypatch):
     assert (day / before["raw"] / "hf-p0.json").read_bytes() == b"old"
 
 
-def test_update_papers_keeps_metadata(home):
-    archive.save_day("2025-10-26", "feed.xml", [paper("2510.00001")], {}, fetched_at="2025-10-26T08:00:00Z")
-    archive.update_papers("2025-10-26", [paper("2510.00001").replace(abstract="Filled.")])
-    record = archive.load_record("2025-10-26")
-    assert (record["source"], record["fetched_at"], record["papers"][0]["abstract"]) == (
-        "feed.xml", "2025-10-26T08:00:00Z", "Filled.")
-    with pytest.raises(SummarizerError, match="Nothing is archived for 2025-10-27"):
-        archive.update_papers("2025-10-27", [])
-
-
 def test_corrupt_archive_is_a_clear_error(home):
     day = home / "archive" / "2025-10-26"
     day.mkdir(parents=True)
