@@ -397,7 +397,7 @@ def build_dataset(paths: list[str | Path], out_dir: str | Path, *, style: str | 
            "skipped": [{"source": s, "paper": p, "reason": r} for s, p, r in report.skipped],
            "notes": report.notes, "validation_share": validation_share, "split_by": split_by,
            "validation_days": list(days), "undated": sum(not r.get("date") for r in rows),
-           "prompt_tokenizer": getattr(tokenizer, "name_or_path", None)}
+           "prompt_tokenizer": tokenizer.name_or_path if tokenizer is not None else None}
     archive.write_atomic(out / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
     return report
 

@@ -38,7 +38,7 @@ class LoadedModel:
     kind: str  # "causal" | "seq2seq"
     provenance: dict  # model, path, revision, sha256, dtype, device, kind, preset
     languages: tuple[str, ...] = ()  # output languages it writes well (from the preset); () = unknown
-    context_length: int = 2048  # max positions: prompt + output (causal) or encoder input (seq2seq)
+    context_length: int = 2048  # max positions (FALLBACK_CONTEXT until loading reads the model's own): prompt + output (causal) or encoder input (seq2seq)
     source_lang: str | None = None  # seq2seq defaults; a Prompt's own codes win
     target_lang: str | None = None
     preset: ModelPreset | None = None  # the preset it came from, for default generation settings
@@ -155,6 +155,9 @@ def _check_weights(path: Path, allow_pickle: bool) -> bool:
     return False
 
 
+FALLBACK_CONTEXT = 2048
+
+
 def _context_length(model, tokenizer) -> int:
     cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     for name in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
@@ -162,7 +165,9 @@ def _context_length(model, tokenizer) -> int:
         if isinstance(value, int) and value > 0:
             return value
     limit = getattr(tokenizer, "model_max_length", 0) or 0
-    return limit if 0 < limit < 1_000_000 else 2048
+    # Neither the config nor the tokenizer names a real limit (tokenizers say 1e30 for "none"): 2048 positions is
+    # what the smallest models we meet have, so a prompt is never fed past what the model was trained on.
+    return limit if 0 < limit < 1_000_000 else FALLBACK_CONTEXT
 
 
 def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle: bool) -> tuple[Any, Any, str]:
