@@ -63,8 +63,9 @@ def main() -> None:
                              home=Path(home), lm=lm)
                 records = json.loads(res.sidecar.read_text(encoding="utf-8"))["records"]
             seconds = time.perf_counter() - t
-            first = sum(1 for r in records.values() if r["attempt"] == 0 and not r["problems"])
-            repaired = sum(1 for r in records.values() if r.get("repairs") and not r["problems"])
+            ok = {pid for pid, r in records.items() if r["fields"] and not r["problems"]}  # no-abstract: not valid
+            first = sum(1 for pid in ok if records[pid]["attempt"] == 0)
+            repaired = sum(1 for pid in ok if records[pid]["repairs"])
             rules = Counter(p["rule"] for r in records.values() for p in r["problems"])
             copies, dups = audit(style, records)
             fails = ", ".join(f"{k} {v}" for k, v in sorted(rules.items())) or "-"
