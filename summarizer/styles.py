@@ -101,6 +101,8 @@ def _user(reminder: str) -> str:
     """Title and delimited abstract, then the task again: small models follow the instruction nearest the end."""
     return "Title: {title}\n\n<abstract>\n{abstract}\n</abstract>\n\n" + reminder
 
+# Each score reason names what of *this* paper earns the score, as the users' own digests do: the generic reason
+# this example had ("适合关注高效视觉模型的读者") was copied word for word into 8 of 10 replies of 2026-03-24.
 _ZH_DIGEST_EXAMPLE = """WORK: 本文提出了TinyFlow，一种压缩光流网络的方法，通过剪除贡献较小的通道来降低计算量。
 HIGHLIGHTS:
 - 剪枝后的网络精度接近完整网络
@@ -112,9 +114,9 @@ KEYWORDS:
 - 通道选择 (Channel Selection)
 - 移动端部署 (Mobile Deployment)
 SCORES:
-- 实用性: 4 - 可以直接用于移动端的光流估计。
-- 创新性: 3 - 剪枝思路较为常见，但针对光流做了改进。
-- 推荐度: 4 - 适合关注高效视觉模型的读者。"""
+- 实用性: 4 - TinyFlow让光流估计可以在手机上运行。
+- 创新性: 3 - 通道剪枝本身常见，按光流误差给通道排序是新意。
+- 推荐度: 4 - 做移动端视频分析的读者值得读TinyFlow。"""
 
 _ZH_DETAILS_EXAMPLE = """BACKGROUND: 光流估计是视频理解的基础任务，但现有网络计算量大，难以在移动设备上运行。
 PRIOR_WORK: 已有方法主要依靠设计更小的网络结构，精度下降明显。
@@ -208,9 +210,9 @@ STYLES: dict[str, Style] = {
             Field("work", "WORK", aliases=("主要工作", "本文的主要工作"), hint="这篇论文做了什么、怎么做、结果如何"),
             Field("highlights", "HIGHLIGHTS", "list", 1, 5, aliases=("主要亮点", "亮点"), hint="这篇论文的一个亮点"),
             Field("keywords", "KEYWORDS", "keywords", 5, 5, aliases=("关键词", "核心关键词"), hint="中文术语 (摘要中的英文原词)"),
-            Field("scores", "SCORES", "scores", aliases=_SCORES_ALIASES, hint="1-5 - 一句理由"),
+            Field("scores", "SCORES", "scores", aliases=_SCORES_ALIASES, hint="1-5 - 一句理由，点名这篇论文的方法或结果"),
         ),
-        _ZH_DIGEST_EXAMPLE, "zh-digest/2", 600,
+        _ZH_DIGEST_EXAMPLE, "zh-digest/3", 600,
         "本文对 Huggingface Daily Papers 推荐的论文从主要工作、主要亮点、关键词和评分四个方面进行速览。",
     ),
     "zh-details": _zh_summary(

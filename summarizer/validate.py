@@ -404,7 +404,9 @@ RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
 }
 
 
-REVERSED_KEYWORD = re.compile(r"^([^()（）A-Za-z]*[\u4e00-\u9fff][^()（）A-Za-z]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
+# "中文 (English)", the order the model writes: the Chinese half may hold Latin ("长CoT推理 (Long CoT Reasoning)",
+# "任务 agent (Task Agent)"), the English half holds no Chinese.
+REVERSED_KEYWORD = re.compile(r"^([^()（）]*[\u4e00-\u9fff][^()（）]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
 SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")  # "91.5%" does not end a sentence; "。" and ". " do
 LIST_SEPARATOR = re.compile(r"[，、；;]|,\s")  # "a, b, c" / "甲、乙、丙": a list written on one line
 

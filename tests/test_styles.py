@@ -207,10 +207,11 @@ def test_a_retry_never_shows_the_rejected_reply(name):
     """A 0.5B model echoed a rejected translation it was shown; the retry after any failure shows none of it."""
     from summarizer.config import GenerationConfig
     from summarizer.digest import attempt_plan
+    from summarizer.sidecar import Record
 
     style = STYLES[name]
     reply = "REJECTED-REPLY-7f3a " + (style.example or "")
-    records = {PAPER.id: {"raw": reply, "problems": [{"rule": "coverage", "message": "Translate it all."}]}}
+    records = {PAPER.id: Record(fields=None, raw=reply, problems=[{"rule": "coverage", "message": "Translate it all."}])}
     prompts, _ = attempt_plan(style, [PAPER], records, GenerationConfig(), attempt=2)
     assert "REJECTED-REPLY-7f3a" not in prompts[0].filled() and "Translate it all." in prompts[0].user
 

@@ -301,8 +301,20 @@ def test_layout_repair_turns_reversed_keywords_round():
     assert notes == ['KEYWORDS: 4 keywords turned to "English (中文)"'] and "keywords" not in rules(ZH, fixed)
 
 
+def test_a_reversed_keyword_whose_chinese_half_holds_latin_is_turned_round_too():
+    """Measured on 2026-03-24: "长CoT推理 (Long CoT Reasoning)" and "任务 agent (Task Agent)" were left reversed."""
+    mixed = ["长CoT推理 (Long CoT Reasoning)", "任务 agent (Task Agent)", "Gizmo (Gizmo基准)", "计数 (Counting)",
+             "λ-RLM (Lambda-RLM)"]
+    fixed, notes = repair(ZH, {**FIELDS["zh-digest"], "keywords": mixed}, PAPER)
+    assert fixed["keywords"][:4] == ["Long CoT Reasoning (长CoT推理)", "Task Agent (任务 agent)", "Gizmo (Gizmo基准)",
+                                     "Counting (计数)"]
+    assert fixed["keywords"][4] == "λ-RLM (Lambda-RLM)"  # no Chinese half at all: left as written, and it fails
+    assert any("λ-RLM" in p.message for p in validate(ZH, fixed, PAPER) if p.rule == "keywords")
+
+
 def test_one_copied_line_is_a_copy():
-    scores = {**FIELDS["zh-digest"]["scores"], "recommendation": {"score": 4, "reason": "适合关注高效视觉模型的读者。"}}
+    reason = STYLES["zh-digest"].example.rsplit(" - ", 1)[1]  # the example's last score reason, word for word
+    scores = {**FIELDS["zh-digest"]["scores"], "recommendation": {"score": 4, "reason": reason}}
     assert "copy" in rules(ZH, {**FIELDS["zh-digest"], "scores": scores})
     assert "copy" in rules(KO, {"bullets": ["Gizmo는 구슬을 세는 벤치마크입니다.", "합성 이미지를 사용합니다.",
                                             "후속 연구를 위해 코드를 공개합니다."]})
