@@ -334,15 +334,16 @@ def test_preset_file_drives_loading(tiny_model_dir, tmp_path):
 
 @pytest.fixture
 def fake_gguf(tmp_path, monkeypatch, tiny_model_dir):
-    """A small file named .gguf and a dequantizer stand-in returning the tiny model; counts the slow calls."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """A small file named .gguf and a dequantizer stand-in writing the tiny model; counts the slow calls.
+    (The real streaming dequantizer is tested on real GGUF files in test_gguf.py.)"""
     monkeypatch.setenv("SUMMARIZER_CACHE", str(tmp_path / "cache"))
     calls: list = []
 
-    def dequantize(path):
-        calls.append(path)
-        return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    def dequantize(path, out, dtype):
+        calls.append((path, dtype))
+        for f in tiny_model_dir.iterdir():
+            shutil.copy(f, out / f.name)
+        return {"dtype": str(dtype).removeprefix("torch.")}
 
     monkeypatch.setattr(loading, "_dequantize_gguf", dequantize)
     path = tmp_path / "model.gguf"
@@ -350,26 +351,33 @@ def fake_gguf(tmp_path, monkeypatch, tiny_model_dir):
     return path, calls
 
 
-def test_gguf_is_dequantized_once_and_cached_by_hash(fake_gguf, tmp_path):
+def test_gguf_is_dequantized_once_and_cached_by_hash_and_dtype(fake_gguf, tmp_path):
+    import torch
+
     path, calls = fake_gguf
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     first = load_model(str(path), dtype="float32")
     second = load_model(str(path), dtype="float32")
-    assert len(calls) == 1
+    assert len(calls) == 1 and calls[0][1] == torch.bfloat16  # fp32 runs read a bf16 cache
     assert first.provenance["sha256"] == second.provenance["sha256"] == sha
-    assert (tmp_path / "cache" / "gguf" / sha / "model.safetensors").is_file()
+    assert first.provenance["gguf_cache_dtype"] == "bfloat16" and first.provenance["dtype"] == "float32"
+    assert next(first.model.parameters()).dtype == torch.float32
+    assert (tmp_path / "cache" / "gguf" / f"{sha}-bfloat16" / "model.safetensors").is_file()
     p = prompt("g", "cache check")
     cfg = GenerationConfig(max_new_tokens=5)
     assert generate(first, [p], cfg)[0].text == generate(second, [p], cfg)[0].text
+    half = load_model(str(path), dtype="float16")  # another dtype → its own cache beside the first
+    assert len(calls) == 2 and calls[1][1] == torch.float16 and half.provenance["gguf_cache_dtype"] == "float16"
+    assert (tmp_path / "cache" / "gguf" / f"{sha}-bfloat16" / loading.CACHE_MARKER).is_file()
     path.write_bytes(b"GGUF" + b"other weights")  # a different file → a different cache entry
     third = load_model(str(path), dtype="float32")
-    assert len(calls) == 2 and third.provenance["sha256"] != sha
+    assert len(calls) == 3 and third.provenance["sha256"] != sha
 
 
 def test_incomplete_cache_dir_is_rebuilt(fake_gguf, tmp_path):
     path, calls = fake_gguf
     sha = loading.file_sha256(path)
-    partial = tmp_path / "cache" / "gguf" / sha
+    partial = tmp_path / "cache" / "gguf" / f"{sha}-bfloat16"
     partial.mkdir(parents=True)
     (partial / "config.json").write_text("{}")  # no marker: a killed earlier run
     load_model(str(path), dtype="float32")
