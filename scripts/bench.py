@@ -211,8 +211,11 @@ def bench_day(args) -> dict:
 LOAD_CHILD = """
 import json, resource, sys, time
 t = time.perf_counter()
+import torch
 from summarizer.engine import load_model
 imported = time.perf_counter() - t
+if int(sys.argv[3]):
+    torch.set_num_threads(int(sys.argv[3]))
 spec = None if sys.argv[1] == "embedded" else sys.argv[1]
 t = time.perf_counter()
 lm = load_model(spec, dtype=sys.argv[2])
@@ -222,10 +225,11 @@ print(json.dumps({"import_s": round(imported, 1), "load_s": round(time.perf_coun
 """
 
 
-def load_once(spec: str, dtype: str, cache: Path) -> dict:
+def load_once(spec: str, dtype: str, cache: Path, threads: int) -> dict:
     """One load in a fresh process (so that nothing of this one counts): its own numbers, read back as JSON."""
     env = dict(os.environ, SUMMARIZER_CACHE=str(cache), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", LOAD_CHILD, spec, dtype], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", LOAD_CHILD, spec, dtype, str(threads)], env=env, capture_output=True,
+                         text=True)
     if out.returncode:
         raise SystemExit(f"loading {spec} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -237,9 +241,9 @@ def bench_load(args) -> dict:
         models = cache_root() / "models"  # presets name their GGUF under {cache}/models: the same file, not a copy
         if models.is_dir():
             (cache / "models").symlink_to(models)
-        cold = load_once(args.load_model, args.dtype, cache)
+        cold = load_once(args.load_model, args.dtype, cache, args.threads)
         size = sum(f.stat().st_size for f in (cache / "gguf").rglob("*") if f.is_file() and f.name != "hashes.json")
-        warm = load_once(args.load_model, args.dtype, cache)
+        warm = load_once(args.load_model, args.dtype, cache, args.threads)
     report = {"workload": "load", "model": args.load_model, "cold": cold, "warm": warm, "cache_bytes": size}
     gib = 1 << 30
     print(f"\nLoading {args.load_model} ({cold['dtype']}; cache {cold['cache_dtype'] or '-'}), each in a fresh process")

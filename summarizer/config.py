@@ -39,7 +39,8 @@ class GenerationConfig:
     # Most of a batch's prompt slots that may be padding (0-1): below 1 the planner adds batches to stay within it.
     # 1.0 = as few batches as batch_size and token_budget allow, split where padding falls most. Measured (make bench,
     # a 14-paper day of en-bullets, embedded model): 0.1 cut padding from 31.5% to 4.4% with 4 batches instead of 1,
-    # and ran 22% slower, as every batch decodes until its own longest reply. Lower it where prefill dominates.
+    # and ran 22-28% slower (two runs), as every batch decodes until its own longest reply. Lower it only where
+    # prefill dominates.
     max_padding: float = 1.0
 
     def __post_init__(self):
