@@ -1,29 +1,367 @@
-"""`make bench`: a naive one-prompt-at-a-time loop vs the batched engine on the embedded model, on this machine.
+"""`make bench`: generation speed on the work users run, on this machine. Not a test: numbers depend on the machine
+and its load, so compare ratios within one run. Every mode prints a table and one JSON line.
 
-Prints tok/s for each, their ratio, padding waste, cold/warm load seconds (GGUF dequantize vs safetensors cache)
-and fp32 vs bf16, as a table and one JSON line. Not a test: numbers depend on the machine and its load.
+  (default)             a day's papers (tests/fixtures/bench-day.xml: 14 invented abstracts of 116-259 words) through
+                        the style's real prompts (prompt.build_prompt), its max_new_tokens and section rounds
+                        (compose.write), on the embedded model: papers/minute, tok/s, prompt padding waste and decode
+                        waste (slots of rows that had already stopped), at the preset's max_padding and at
+                        --compare-padding; and the padding each plan gives the day's prompt lengths per batch size
+                        (computed). When llama_cpp is importable, the same prompts through llama.cpp at batch 1, and
+                        the ratio; else it says it skipped it.
+  --zh                  also a Chinese style (--zh-style) on the multilingual model (slow on a CPU: use --limit).
+  --load-model SPEC     cold load of SPEC ("embedded", a preset, a .gguf) into an empty cache, in a fresh process:
+                        seconds, peak RSS, cache size on disk; then a warm load.
+  --random-weights CFG  a model shape (a config.json, e.g. tests/fixtures/qwen2.5-7b-instruct.config.json) with random
+                        weights and the embedded model's tokenizer: decode tokens/s per batch size next to the
+                        memory-bandwidth ceiling (weight bytes read per decode step / bandwidth). Nothing downloaded.
+  --workload synthetic  the earlier bench: a naive per-prompt loop vs the engine on synthetic prompts, fp32 vs bf16.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 T0 = time.perf_counter()
 import torch  # noqa: E402  (imported here so that import time is reported apart from load time)
 import transformers  # noqa: E402, F401
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from summarizer import compose, engine  # noqa: E402
 from summarizer.config import GenerationConfig  # noqa: E402
-from summarizer.engine import generate, load_model, plan_batches  # noqa: E402
-from summarizer.loading import resolve_dtype  # noqa: E402
-from summarizer.prompt import Prompt  # noqa: E402
+from summarizer.engine import chat_text, generate, load_model, plan_batches  # noqa: E402
+from summarizer.loading import cache_root, resolve_dtype  # noqa: E402
+from summarizer.papers import parse_feed  # noqa: E402
+from summarizer.prompt import Prompt, build_prompt  # noqa: E402
+from summarizer.styles import STYLES  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - T0
+DAY_FEED = ROOT / "tests" / "fixtures" / "bench-day.xml"
+MULTILINGUAL = "qwen2.5-coder-0.5b"
+
+# Peak memory bandwidth in GB/s by CUDA device name (first substring match; vendor datasheets). --bandwidth-gbs wins.
+# A CPU's is measured instead (see measure_cpu_bandwidth): datasheet numbers are far from what 2 cores can pull.
+GPU_BANDWIDTH_GBS = (
+    ("H200", 4800),  # HBM3e
+    ("H100 NVL", 3900),
+    ("H100 PCIe", 2000),
+    ("H100", 3350),  # SXM, HBM3 ("NVIDIA H100 80GB HBM3")
+    ("A100-SXM4-80GB", 2039),
+    ("A100 80GB PCIe", 1935),
+    ("A100", 1555),  # 40 GB
+    ("L40S", 864),
+    ("L4", 300),
+    ("A10G", 600),
+    ("RTX 4090", 1008),
+)
+
+
+# --- the day workload ------------------------------------------------------------------------------------------------
+
+
+def day_prompts(style_name: str, feed: Path = DAY_FEED, limit: int = 0) -> list[Prompt]:
+    papers, _ = parse_feed(feed.read_bytes(), "2026-11-20", str(feed))
+    papers = papers[:limit] if limit else papers
+    return [build_prompt(STYLES[style_name], p) for p in papers]
+
+
+def waste(records: list[engine.BatchRecord]) -> dict:
+    """Batches, prompt padding % (padded prompt slots holding no token) and decode waste % (decode slots of rows
+    that had already stopped: a batch decodes until its last row stops), from the engine's batch records."""
+    slots = sum(len(r.prompt_tokens) * max(r.prompt_tokens) for r in records)
+    real = sum(sum(r.prompt_tokens) for r in records)
+    decode_slots = sum(len(r.completion_tokens) * r.steps for r in records)
+    decoded = sum(sum(r.completion_tokens) for r in records)
+    return {"batches": len(records),
+            "prompt_padding_pct": round(100 * (1 - real / slots), 1) if slots else 0.0,
+            "decode_waste_pct": round(100 * (1 - decoded / decode_slots), 1) if decode_slots else 0.0}
+
+
+def greedy_plan(lengths: list[int], config: GenerationConfig) -> list[list[int]]:
+    """The plan before #11, for comparison: longest first, each batch filled to batch_size / token_budget in turn."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    for i in order:
+        if batches:
+            rows = len(batches[-1]) + 1
+            cost = rows * config.num_beams * (lengths[batches[-1][0]] + config.max_new_tokens)
+            if rows <= config.batch_size and cost <= config.token_budget:
+                batches[-1].append(i)
+                continue
+        batches.append([i])
+    return batches
+
+
+def plan_padding(lengths: list[int], batches: list[list[int]]) -> tuple[int, float]:
+    """(batches, prompt padding %) of a plan."""
+    slots = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return len(batches), round(100 * (1 - sum(lengths) / slots), 1)
+
+
+def plan_table(lengths: list[int], config: GenerationConfig, batch_sizes=(16, 8, 6, 4)) -> list[dict]:
+    """Padding of the day's real prompt lengths under each plan, per batch size (computed, nothing generated)."""
+    rows = []
+    for bs in batch_sizes:
+        cfg = dataclasses.replace(config, batch_size=bs, max_padding=1.0)
+        rows.append({"batch_size": bs, "greedy": plan_padding(lengths, greedy_plan(lengths, cfg)),
+                     "planner": plan_padding(lengths, plan_batches(lengths, cfg)),
+                     "planner_0.1": plan_padding(lengths, plan_batches(lengths, dataclasses.replace(cfg, max_padding=0.1)))})
+    return rows
+
+
+def run_style(lm, style_name: str, prompts: list[Prompt], config: GenerationConfig) -> dict:
+    """The style's real work (compose.write: one pass, or one round per section) timed, with its waste figures."""
+    with engine.recording() as records:
+        started = time.perf_counter()
+        gens = compose.write(lm, STYLES[style_name], prompts, config)
+        seconds = time.perf_counter() - started
+    tokens = sum(g.completion_tokens for g in gens)
+    return {"papers": len(gens), "seconds": round(seconds, 1), "papers_per_min": round(60 * len(gens) / seconds, 2),
+            "tokens": tokens, "tok_s": round(tokens / seconds, 1), **waste(records)}
+
+
+def style_config(lm, style_name: str, **changes) -> GenerationConfig:
+    """What `summarizer digest` runs a style with (digest.generation_config): the preset's settings, the style's
+    max_new_tokens; progress off."""
+    base = dataclasses.replace(lm.generation, max_new_tokens=STYLES[style_name].max_new_tokens, progress=False)
+    return dataclasses.replace(base, **changes)
+
+
+def run_llama_cpp(gguf: Path, lm, prompts: list[Prompt], max_new_tokens: int, threads: int) -> dict | None:
+    """The same chat texts through llama.cpp at batch 1 and greedy, or None when llama_cpp is not importable. It
+    stops at EOS or max_new_tokens (no line limit, no section rounds): compare tok/s more than papers/minute."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=lm.context_length, n_threads=threads or None, verbose=False)
+    started, tokens = time.perf_counter(), 0
+    for p in prompts:
+        out = llm(chat_text(lm.tokenizer, p), max_tokens=max_new_tokens, temperature=0.0)
+        tokens += out["usage"]["completion_tokens"]
+    seconds = time.perf_counter() - started
+    return {"papers": len(prompts), "seconds": round(seconds, 1), "papers_per_min": round(60 * len(prompts) / seconds, 2),
+            "tokens": tokens, "tok_s": round(tokens / seconds, 1)}
+
+
+def bench_day(args) -> dict:
+    rows, report = [], {"workload": "day", "feed": str(DAY_FEED.relative_to(ROOT))}
+    jobs = [(args.model, args.style)] + ([(MULTILINGUAL, args.zh_style)] if args.zh else [])
+    for spec, style_name in jobs:
+        lm = load_model(spec, dtype=args.dtype)
+        prompts = day_prompts(style_name, limit=args.limit)
+        words = [len(p.abstract.split()) for p in prompts]
+        name = lm.provenance.get("preset") or lm.provenance["model"]
+        config = style_config(lm, style_name)
+        lengths = [len(lm.tokenizer(chat_text(lm.tokenizer, p), add_special_tokens=False)["input_ids"]) for p in prompts]
+        report.setdefault("plans", {})[style_name] = plan_table(lengths, config)
+        generate(lm, prompts[:2], dataclasses.replace(config, max_new_tokens=4))  # warm-up (kernel init)
+        plans = [(f"max_padding {config.max_padding:g}", config)]
+        if args.compare_padding and args.compare_padding != config.max_padding:
+            plans.append((f"max_padding {args.compare_padding:g}",
+                          dataclasses.replace(config, max_padding=args.compare_padding)))
+        for label, cfg in plans:
+            res = run_style(lm, style_name, prompts, cfg)
+            res.update(model=name, style=style_name, plan=label, max_padding=cfg.max_padding, dtype=str(lm.model.dtype)[6:],
+                       batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, words=[min(words), max(words)])
+            rows.append(res)
+            print(f"[{name} {style_name} {label}] {res}", file=sys.stderr, flush=True)
+        gguf = lm.provenance.get("gguf_file")
+        if gguf and not args.no_llama_cpp and style_name == args.style:
+            ref = run_llama_cpp(Path(gguf), lm, prompts, config.max_new_tokens, args.threads)
+            report["llama_cpp"] = ref or "skipped: llama_cpp is not importable (pip install llama-cpp-python)"
+            if ref:
+                ref.update(model=name, style=style_name, plan="llama.cpp batch 1", dtype="gguf")
+                rows.append(ref)
+                report["engine_over_llama_cpp_tok_s"] = round(rows[0]["tok_s"] / ref["tok_s"], 2)
+    report["runs"] = rows
+    print(f"\nA day of {len(day_prompts(args.style, limit=args.limit))} papers (invented abstracts), the styles' own "
+          f"prompts and limits, greedy, {torch.get_num_threads()} threads")
+    print(f"| {'model':<20} | {'style':<10} | {'plan':<18} | {'batches':>7} | {'papers/min':>10} | {'tok/s':>6} | "
+          f"{'padding %':>9} | {'decode waste %':>14} |")
+    print(f"|{'-' * 22}|{'-' * 12}|{'-' * 20}|{'-' * 9}|{'-' * 12}|{'-' * 8}|{'-' * 11}|{'-' * 16}|")
+    for r in rows:
+        print(f"| {r['model']:<20} | {r['style']:<10} | {r['plan']:<18} | {r.get('batches', 1):>7} | "
+              f"{r['papers_per_min']:>10} | {r['tok_s']:>6} | {r.get('prompt_padding_pct', '-'):>9} | "
+              f"{r.get('decode_waste_pct', '-'):>14} |")
+    for style_name, table in report["plans"].items():
+        print(f"{style_name} prompt padding of the day's plans (computed; batches, padding %): " + "; ".join(
+            f"batch_size {r['batch_size']}: greedy fill {r['greedy'][0]}, {r['greedy'][1]}% / planner {r['planner'][0]}, "
+            f"{r['planner'][1]}% / planner at max_padding 0.1 {r['planner_0.1'][0]}, {r['planner_0.1'][1]}%"
+            for r in table))
+    if isinstance(report.get("llama_cpp"), str):
+        print(f"llama.cpp: {report['llama_cpp']}")
+    elif "engine_over_llama_cpp_tok_s" in report:
+        print(f"engine / llama.cpp (batch 1) tok/s: {report['engine_over_llama_cpp_tok_s']}×")
+    return report
+
+
+# --- cold load ---------------------------------------------------------------------------------------------------------
+
+LOAD_CHILD = """
+import json, resource, sys, time
+t = time.perf_counter()
+import torch
+from summarizer.engine import load_model
+imported = time.perf_counter() - t
+if int(sys.argv[3]):
+    torch.set_num_threads(int(sys.argv[3]))
+spec = None if sys.argv[1] == "embedded" else sys.argv[1]
+t = time.perf_counter()
+lm = load_model(spec, dtype=sys.argv[2])
+print(json.dumps({"import_s": round(imported, 1), "load_s": round(time.perf_counter() - t, 1),
+                  "dtype": lm.provenance["dtype"], "cache_dtype": lm.provenance.get("gguf_cache_dtype"),
+                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def load_once(spec: str, dtype: str, cache: Path, threads: int) -> dict:
+    """One load in a fresh process (so that nothing of this one counts): its own numbers, read back as JSON."""
+    env = dict(os.environ, SUMMARIZER_CACHE=str(cache), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", LOAD_CHILD, spec, dtype, str(threads)], env=env, capture_output=True,
+                         text=True)
+    if out.returncode:
+        raise SystemExit(f"loading {spec} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_load(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="summarizer-bench-") as tmp:
+        cache = Path(tmp)
+        models = cache_root() / "models"  # presets name their GGUF under {cache}/models: the same file, not a copy
+        if models.is_dir():
+            (cache / "models").symlink_to(models)
+        cold = load_once(args.load_model, args.dtype, cache, args.threads)
+        size = sum(f.stat().st_size for f in (cache / "gguf").rglob("*") if f.is_file() and f.name != "hashes.json")
+        warm = load_once(args.load_model, args.dtype, cache, args.threads)
+    report = {"workload": "load", "model": args.load_model, "cold": cold, "warm": warm, "cache_bytes": size}
+    gib = 1 << 30
+    print(f"\nLoading {args.load_model} ({cold['dtype']}; cache {cold['cache_dtype'] or '-'}), each in a fresh process")
+    print(f"| {'load':<5} | {'seconds':>7} | {'peak RSS':>9} |")
+    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 11}|")
+    for name, r in (("cold", cold), ("warm", warm)):
+        print(f"| {name:<5} | {r['load_s']:>7} | {r['peak_rss_kib'] * 1024 / gib:>5.2f} GiB |")
+    print(f"cache on disk: {size / gib:.2f} GiB ({size:,} bytes); importing summarizer+torch {cold['import_s']} s")
+    return report
+
+
+# --- random weights --------------------------------------------------------------------------------------------------
+
+
+def shape_model(config_path: Path, dtype, device: str = "meta"):
+    """A causal LM of the shape a config.json describes, random weights (or none, on "meta")."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(**json.loads(Path(config_path).read_text(encoding="utf-8")))
+    torch.manual_seed(0)
+    with torch.device(device):
+        return AutoModelForCausalLM.from_config(config, dtype=dtype)
+
+
+def bytes_per_decode_step(model) -> int:
+    """Weight bytes one decode step reads: every parameter once, except an untied input embedding, of which it only
+    gathers the batch's rows. (The KV cache read comes on top; reported apart.)"""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())  # a tied matrix is listed once
+    embedding = model.get_input_embeddings().weight
+    if embedding is not model.get_output_embeddings().weight:
+        total -= embedding.numel() * embedding.element_size()
+    return total
+
+
+def kv_bytes_per_token(model) -> int:
+    cfg = model.config
+    heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    return 2 * cfg.num_hidden_layers * heads * head_dim * model.dtype.itemsize
+
+
+def measure_cpu_bandwidth(gib: float = 1.0) -> float:
+    """GB/s of a large tensor copy (bytes read + written / seconds), best of three."""
+    src = torch.ones(int(gib * (1 << 30)) // 4)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - t)
+    return 2 * src.numel() * 4 / best / 1e9
+
+
+def device_bandwidth(device: str, flag: float | None) -> tuple[float, str]:
+    if flag:
+        return flag, "--bandwidth-gbs"
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+        for key, gbs in GPU_BANDWIDTH_GBS:
+            if key in name:
+                return float(gbs), f"datasheet ({name})"
+        raise SystemExit(f"No bandwidth known for {name}: pass --bandwidth-gbs.")
+    return round(measure_cpu_bandwidth(), 1), "measured (1 GiB tensor copy)"
+
+
+def bench_random(args) -> dict:
+    """Decode tokens/s of a model shape with random weights, per batch size, next to the bandwidth ceiling. Each
+    batch size runs twice, to 1 and to --decode-steps new tokens, so that the prompt's prefill cancels out."""
+    from summarizer.loading import LoadedModel
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = resolve_dtype(args.dtype)
+    bandwidth, source = device_bandwidth(device, args.bandwidth_gbs)
+    model = shape_model(args.random_weights, dtype, device).eval()
+    tokenizer = load_model(None, dtype="float32").tokenizer  # the embedded model's (SmolLM2's), no download
+    lm = LoadedModel(model=model, tokenizer=tokenizer, kind="causal", provenance={"model": str(args.random_weights)},
+                     context_length=model.config.max_position_embeddings)
+    weights = bytes_per_decode_step(model)
+    kv_token = kv_bytes_per_token(model)
+    day = day_prompts(args.style)
+    rows = []
+    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+        prompts = [dataclasses.replace(day[i % len(day)], key=f"r{i}") for i in range(batch)]
+        cfg = GenerationConfig(batch_size=batch, token_budget=1 << 30, max_padding=1.0, progress=False)
+        generate(lm, prompts[:1], dataclasses.replace(cfg, max_new_tokens=2))  # warm-up
+        timings = {}
+        for steps in (1, args.decode_steps):
+            with engine.recording() as records:
+                started = time.perf_counter()
+                generate(lm, prompts, dataclasses.replace(cfg, max_new_tokens=steps))
+                timings[steps] = (time.perf_counter() - started, sum(r.steps for r in records), records)
+        (t1, s1, _), (tn, sn, records) = timings[1], timings[args.decode_steps]
+        step_s = (tn - t1) / max(1, sn - s1)
+        context = sum(sum(r.prompt_tokens) for r in records) / batch + args.decode_steps / 2
+        floor_s = weights / (bandwidth * 1e9)
+        rows.append({"batch": batch, "prompt_tokens": round(context - args.decode_steps / 2), "step_ms": round(1000 * step_s, 1),
+                     "tok_s": round(batch / step_s, 1), "ceiling_tok_s": round(batch / floor_s, 1),
+                     "of_ceiling_pct": round(100 * floor_s / step_s, 1),
+                     "kv_mb_per_step": round(kv_token * context * batch / 1e6, 1)})
+        print(f"[batch {batch}] {rows[-1]}", file=sys.stderr, flush=True)
+    params = sum(p.numel() for p in model.parameters())
+    report = {"workload": "random", "config": str(args.random_weights), "device": device,
+              "device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+              "dtype": str(dtype)[6:], "params": params, "weight_bytes_per_step": weights, "bandwidth_gbs": bandwidth,
+              "bandwidth_source": source, "decode_steps": args.decode_steps, "rows": rows}
+    print(f"\n{Path(args.random_weights).name}: {params / 1e9:.2f}B params, random weights, {report['dtype']} on "
+          f"{report['device_name']}; a decode step reads {weights / 1e9:.2f} GB of weights; bandwidth {bandwidth} GB/s "
+          f"({source}) → at least {1000 * weights / (bandwidth * 1e9):.1f} ms a step")
+    print(f"| {'batch':>5} | {'prompt tok':>10} | {'ms/step':>8} | {'tok/s':>8} | {'ceiling tok/s':>13} | "
+          f"{'% of ceiling':>12} | {'KV MB/step':>10} |")
+    print(f"|{'-' * 7}|{'-' * 12}|{'-' * 10}|{'-' * 10}|{'-' * 15}|{'-' * 14}|{'-' * 12}|")
+    for r in rows:
+        print(f"| {r['batch']:>5} | {r['prompt_tokens']:>10} | {r['step_ms']:>8} | {r['tok_s']:>8} | "
+              f"{r['ceiling_tok_s']:>13} | {r['of_ceiling_pct']:>12} | {r['kv_mb_per_step']:>10} |")
+    return report
+
+
+# --- the earlier synthetic bench ---------------------------------------------------------------------------------
 
 # 16 synthetic paper topics: (area, task, method, idea, data, metric, gain). Abstracts are built from them with
 # a varying number of sentences, so the prompts range from ~120 to ~330 words like real Daily Papers abstracts.
@@ -88,7 +426,7 @@ def make_prompts(n: int) -> list[Prompt]:
     return prompts
 
 
-def waste(lengths: list[int], completions: list[int], config: GenerationConfig) -> tuple[float, float]:
+def planned_waste(lengths: list[int], completions: list[int], config: GenerationConfig) -> tuple[float, float]:
     """(prompt padding %, decode waste %): padded slots that carry no real token, under the engine's plan."""
     pad_slots = real = dec_slots = dec_real = 0
     for batch in plan_batches(lengths, config):
@@ -113,28 +451,13 @@ def run(lm, prompts: list[Prompt], config: GenerationConfig, naive: bool) -> dic
     return {"tokens": tokens, "seconds": seconds, "tok_s": tokens / seconds, "gens": gens}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=16, help="number of prompts")
-    ap.add_argument("--max-new-tokens", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--token-budget", type=int, default=16384)
-    ap.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated dtypes to compare")
-    ap.add_argument("--no-naive", action="store_true", help="skip the slow one-at-a-time loop")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default, one per core)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0]
-    if load > 0.5:  # OpenMP threads spin; other busy processes slow batch-1 decoding down by up to 10× here
-        print(f"warning: load average {load:.1f} before the bench; numbers will be low", file=sys.stderr)
-
+def bench_synthetic(args) -> dict:
     prompts = make_prompts(args.n)
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                               token_budget=args.token_budget, progress=False)
-    rows, report = [], {"n": args.n, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
-                        "token_budget": args.token_budget, "threads": torch.get_num_threads(), "loadavg": round(load, 1),
-                        "import_s": round(IMPORT_SECONDS, 1), "auto_cpu_dtype": str(resolve_dtype("auto"))[6:]}
+    rows, report = [], {"workload": "synthetic", "n": args.n, "max_new_tokens": args.max_new_tokens,
+                        "batch_size": args.batch_size, "token_budget": args.token_budget,
+                        "auto_cpu_dtype": str(resolve_dtype("auto"))[6:]}
     with tempfile.TemporaryDirectory(prefix="summarizer-bench-") as cache:
         os.environ["SUMMARIZER_CACHE"] = cache  # an empty cache: the first load is really cold
         t = time.perf_counter()
@@ -150,27 +473,27 @@ def main() -> int:
         for dtype in args.dtypes.split(","):
             lm = load_model(None, dtype=dtype)
             generate(lm, prompts[:2], GenerationConfig(max_new_tokens=4, progress=False))  # warm-up (kernel init)
-            engine = run(lm, prompts, config, naive=False)
-            lengths = [g.prompt_tokens for g in engine["gens"]]
-            completions = [g.completion_tokens for g in engine["gens"]]
-            pad_pct, dec_pct = waste(lengths, completions, config)
-            res = {"engine_tok_s": round(engine["tok_s"], 1), "engine_s": round(engine["seconds"], 1),
+            engine_run = run(lm, prompts, config, naive=False)
+            lengths = [g.prompt_tokens for g in engine_run["gens"]]
+            completions = [g.completion_tokens for g in engine_run["gens"]]
+            pad_pct, dec_pct = planned_waste(lengths, completions, config)
+            res = {"engine_tok_s": round(engine_run["tok_s"], 1), "engine_s": round(engine_run["seconds"], 1),
                    "prompt_padding_pct": round(pad_pct, 1), "decode_waste_pct": round(dec_pct, 1),
                    "prompt_tokens": [min(lengths), max(lengths)]}
-            rows.append((dtype, f"engine (bs≤{args.batch_size}, length-sorted)", engine))
+            rows.append((dtype, f"engine (bs≤{args.batch_size}, length-sorted)", engine_run))
             if not args.no_naive:
                 naive = run(lm, prompts, config, naive=True)
                 rows.append((dtype, "naive loop (bs=1)", naive))
                 res.update(naive_tok_s=round(naive["tok_s"], 1), naive_s=round(naive["seconds"], 1),
-                           speedup=round(engine["tok_s"] / naive["tok_s"], 2))
+                           speedup=round(engine_run["tok_s"] / naive["tok_s"], 2))
             report[dtype] = res
             print(f"[{dtype}] done: {res}", file=sys.stderr, flush=True)
 
     print(f"\nSmolLM2-135M-Instruct (embedded), {args.n} prompts of {report['abstract_words'][0]}-"
           f"{report['abstract_words'][2]} words, {args.max_new_tokens} new tokens, greedy, "
-          f"{report['threads']} threads")
+          f"{torch.get_num_threads()} threads")
     print(f"load: cold (GGUF dequantize + cache write) {report['cold_load_s']} s, warm (safetensors cache) "
-          f"{report['warm_load_s']} s; importing torch+transformers {report['import_s']} s")
+          f"{report['warm_load_s']} s")
     print(f"| {'dtype':<9} | {'mode':<32} | {'tokens':>6} | {'seconds':>7} | {'tok/s':>6} |")
     print(f"|{'-' * 11}|{'-' * 34}|{'-' * 8}|{'-' * 9}|{'-' * 8}|")
     for dtype, mode, r in rows:
@@ -180,7 +503,54 @@ def main() -> int:
         ratio = f"engine/naive {r['speedup']}×, " if "speedup" in r else ""
         print(f"{dtype}: {ratio}prompt padding waste {r['prompt_padding_pct']}%, "
               f"decode waste {r['decode_waste_pct']}%")
-    print(json.dumps(report))
+    return report
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workload", choices=("day", "synthetic"), default="day")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default, one per core)")
+    ap.add_argument("--dtype", default="auto", help="load dtype (day, load and random workloads)")
+    day = ap.add_argument_group("day workload")
+    day.add_argument("--model", default=None, help="model for --style (default: the embedded model)")
+    day.add_argument("--style", default="en-bullets")
+    day.add_argument("--limit", type=int, default=0, help="only the first N papers of the day (0 = all 14)")
+    day.add_argument("--zh", action="store_true", help=f"also --zh-style on {MULTILINGUAL} (slow on a CPU)")
+    day.add_argument("--zh-style", default="zh-digest")
+    day.add_argument("--compare-padding", type=float, default=0.1,
+                     help="also run at this max_padding (0 = no second run)")
+    day.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp even when it is importable")
+    load = ap.add_argument_group("load")
+    load.add_argument("--load-model", metavar="SPEC", help='measure a cold and a warm load of SPEC ("embedded" = default)')
+    rnd = ap.add_argument_group("random weights")
+    rnd.add_argument("--random-weights", metavar="CONFIG", type=Path, help="a config.json of the model shape to time")
+    rnd.add_argument("--batch-sizes", default="1,4", help="comma-separated (a GPU: e.g. 1,16,64)")
+    rnd.add_argument("--decode-steps", type=int, default=8)
+    rnd.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth; default: datasheet by GPU name, or measured")
+    syn = ap.add_argument_group("synthetic workload")
+    syn.add_argument("--n", type=int, default=16, help="number of prompts")
+    syn.add_argument("--max-new-tokens", type=int, default=64)
+    syn.add_argument("--batch-size", type=int, default=16)
+    syn.add_argument("--token-budget", type=int, default=16384)
+    syn.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated dtypes to compare")
+    syn.add_argument("--no-naive", action="store_true", help="skip the slow one-at-a-time loop")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_avg = os.getloadavg()[0]
+    if load_avg > 0.5:  # OpenMP threads spin; other busy processes slow batch-1 decoding down by up to 10× here
+        print(f"warning: load average {load_avg:.1f} before the bench; numbers will be low", file=sys.stderr)
+    if args.load_model:
+        report = bench_load(args)
+    elif args.random_weights:
+        report = bench_random(args)
+    elif args.workload == "synthetic":
+        report = bench_synthetic(args)
+    else:
+        report = bench_day(args)
+    report.update(threads=torch.get_num_threads(), loadavg=round(load_avg, 1), import_s=round(IMPORT_SECONDS, 1),
+                  peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print(json.dumps(report, ensure_ascii=False))
     return 0
 
 

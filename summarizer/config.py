@@ -39,11 +39,19 @@ class GenerationConfig:
     # Tokens an abstract may take in a prompt, whatever the model's context: a real abstract takes under ~600; a
     # 60,000-token "abstract" would otherwise fill the whole context (8k tokens) and take minutes per paper.
     max_abstract_tokens: int = 1024
+    # Most of a batch's prompt slots that may be padding (0-1): below 1 the planner adds batches to stay within it.
+    # 1.0 = as few batches as batch_size and token_budget allow, split where padding falls most. Measured (make bench,
+    # a 14-paper day of en-bullets, embedded model): 0.1 cut padding from 31.5% to 4.4% with 4 batches instead of 1,
+    # and ran 22-28% slower (two runs), as every batch decodes until its own longest reply. Lower it only where
+    # prefill dominates.
+    max_padding: float = 1.0
 
     def __post_init__(self):
         for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens"):
             if getattr(self, name) < 1:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
+        if not 0 <= self.max_padding <= 1:
+            raise SummarizerError(f"Generation setting max_padding must be between 0 and 1, got {self.max_padding}.")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Model loading for the engine: one `--model` value (nothing, preset, .gguf, local dir, HF id) → `LoadedModel`.
 
-GGUF files are dequantized once and cached as safetensors under $SUMMARIZER_CACHE, keyed by the file's sha256.
+GGUF files are dequantized once, streamed tensor by tensor, and cached as safetensors under $SUMMARIZER_CACHE, keyed
+by the file's sha256 and the cache dtype (bf16 for bf16 and fp32 runs; see _cache_dtype).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import contextlib
 import functools
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -170,7 +172,12 @@ def _context_length(model, tokenizer) -> int:
     return limit if 0 < limit < 1_000_000 else FALLBACK_CONTEXT
 
 
-def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle: bool) -> tuple[Any, Any, str]:
+def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle: bool,
+              stored_dtype=None) -> tuple[Any, Any, str]:
+    """`stored_dtype`: the weights' dtype on disk when it differs from `dtype` (a bf16 GGUF cache for an fp32 run).
+    They are loaded as stored, memory-mapped and untouched, and then cast one parameter at a time: casting inside
+    from_pretrained keeps every shard's mapped pages resident until the end (3.1 GiB peak for the 0.5B model's 1.8 GiB
+    of fp32 weights, against 2.4 GiB this way; README "GGUF cache")."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     has_safetensors = _check_weights(path, allow_pickle)
@@ -180,8 +187,11 @@ def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle:
         auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
         device_map, _ = _placement()
         model = auto.from_pretrained(
-            path, dtype=dtype, device_map=device_map, trust_remote_code=trust, use_safetensors=has_safetensors
+            path, dtype=stored_dtype or dtype, device_map=device_map, trust_remote_code=trust,
+            use_safetensors=has_safetensors,
         )
+        if stored_dtype is not None and stored_dtype != dtype:
+            model.to(dtype)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     except (OSError, ValueError, KeyError) as exc:
         hint = " (it may need --trust-remote-code)" if "trust_remote_code" in str(exc) else ""
@@ -209,37 +219,307 @@ def gguf_bars_muted() -> Iterator[None]:
             converter.tqdm = bar
 
 
-def _dequantize_gguf(path: Path) -> tuple[Any, Any]:
-    """The slow step (~20 s for the embedded 135M model here): GGUF → dense fp32 model + tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+# Dequantizing works a row chunk at a time: 16M elements is 64 MB of float32 scratch, whatever the tensor's size.
+GGUF_CHUNK_ELEMENTS = 1 << 24
+# The cache is written in shards of about this size, each freed once written, so the converter never holds the
+# model; and a bf16 cache upcast at load keeps at most about one shard's mapped pages resident (see _load_dir).
+GGUF_SHARD_BYTES = 128 << 20
+# output.weight is a second quantization of token_embd.weight (a tied model) when the two differ by less than this
+# (relative Frobenius norm). Qwen2.5-Coder-0.5B's Q8_0 output vs Q5_0 embedding: 0.044 (Q5_0's own error); two
+# independent matrices differ by ~1.4. Tying them again saves a vocab × hidden matrix (136M params, 545 MB fp32).
+GGUF_TIE_TOLERANCE = 0.15
+
+
+def _cache_dtype(run_dtype):
+    """The dtype the GGUF cache is written in. fp32 runs read a bf16 cache, upcast at load: half the disk (1.0 GB, not
+    2.0, for the 0.5B model) and half the read. bf16 rounding (≤ 0.2% per weight) is small next to the quantization
+    error already in the file (4.4% RMS for that model's Q5_0 embedding); greedy replies were unchanged, 8 of 8 for the
+    embedded model and 4 of 4 for the 0.5B one (README, "GGUF cache"). fp16 runs get an fp16 cache (bf16 → fp16 would
+    round twice)."""
+    import torch
+
+    return torch.bfloat16 if run_dtype in (torch.float32, torch.bfloat16) else run_dtype
+
+
+def _read_gguf_table(path: Path) -> tuple[str, dict[str, tuple[int, tuple[int, ...], int]], int]:
+    """(architecture, {name: (ggml type, element shape in torch order, offset)}, start of the data section) from a
+    GGUF v2/v3 header. gguf.GGUFReader builds a numpy view per metadata element: ~10 s for a 151k-token vocabulary
+    here, where this walk takes a fraction of a second."""
+    import struct
+
+    fixed = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # value type → byte width
+    with open(path, "rb") as f:
+        data = f.read(1 << 20)
+        pos = 0
+
+        def need(n: int) -> None:
+            nonlocal data
+            while pos + n > len(data):
+                more = f.read(max(n, 1 << 20))
+                if not more:
+                    raise ValueError("truncated GGUF header")
+                data += more
+
+        def unpack(fmt: str):
+            nonlocal pos
+            size = struct.calcsize(fmt)
+            need(size)
+            values = struct.unpack_from(fmt, data, pos)
+            pos += size
+            return values
+
+        def string() -> str:
+            nonlocal pos
+            (n,) = unpack("<Q")
+            need(n)
+            pos += n
+            return data[pos - n:pos].decode("utf-8", errors="replace")
+
+        def skip(vtype: int) -> None:
+            nonlocal pos
+            if vtype in fixed:
+                need(fixed[vtype])
+                pos += fixed[vtype]
+            elif vtype == 8:
+                string()
+            elif vtype == 9:
+                etype, count = unpack("<IQ")
+                if etype in fixed:
+                    need(count * fixed[etype])
+                    pos += count * fixed[etype]
+                else:
+                    for _ in range(count):
+                        skip(etype)
+            else:
+                raise ValueError(f"unknown GGUF metadata type {vtype}")
+
+        magic, version = unpack("<4sI")
+        if magic != b"GGUF" or version not in (2, 3):
+            raise ValueError("not a GGUF v2/v3 file")
+        n_tensors, n_kv = unpack("<QQ")
+        arch, alignment = "", 32
+        for _ in range(n_kv):
+            key = string()
+            (vtype,) = unpack("<I")
+            if key == "general.architecture" and vtype == 8:
+                arch = string()
+            elif key == "general.alignment" and vtype == 4:
+                (alignment,) = unpack("<I")
+            else:
+                skip(vtype)
+        tensors = {}
+        for _ in range(n_tensors):
+            name = string()
+            (ndim,) = unpack("<I")
+            dims = unpack(f"<{ndim}Q")
+            qtype, offset = unpack("<IQ")
+            tensors[name] = (qtype, tuple(int(d) for d in reversed(dims)), offset)
+    return arch, tensors, (pos + alignment - 1) // alignment * alignment
+
+
+class _GgufTensors:
+    """A GGUF file's tensors, read a row chunk at a time with plain reads (no memory map keeps pages resident)."""
+
+    def __init__(self, path: Path):
+        from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+        self.path = path
+        self.architecture, table, start = _read_gguf_table(path)
+        self.tensors = {}  # name → (gguf type, element shape, absolute offset, bytes per row)
+        for name, (qtype, shape, offset) in table.items():
+            block, size = GGML_QUANT_SIZES[GGMLQuantizationType(qtype)]
+            self.tensors[name] = (GGMLQuantizationType(qtype), shape, start + offset, shape[-1] // block * size)
+
+    def rows(self, name: str) -> int:
+        return math.prod(self.tensors[name][1][:-1])
+
+    def chunks(self, name: str, rows_per_chunk: int | None = None):
+        """(first row, float32 array of shape (rows, columns)) for successive row chunks of one tensor."""
+        import numpy as np
+        from gguf import dequantize
+
+        qtype, shape, offset, row_bytes = self.tensors[name]
+        rows, cols = self.rows(name), shape[-1]
+        step = rows_per_chunk or max(1, GGUF_CHUNK_ELEMENTS // cols)
+        with open(self.path, "rb") as f:
+            for r0 in range(0, rows, step):
+                n = min(step, rows - r0)
+                f.seek(offset + r0 * row_bytes)
+                raw = np.fromfile(f, dtype=np.uint8, count=n * row_bytes).reshape(n, row_bytes)
+                yield r0, np.asarray(dequantize(raw, qtype), dtype=np.float32).reshape(n, cols)
+
+    def full(self, name: str):
+        """The whole tensor, float32, in its element shape (for tensor processors that reshape across rows)."""
+        shape = self.tensors[name][1]
+        (_, data), = self.chunks(name, rows_per_chunk=self.rows(name))
+        return data.reshape(shape)
+
+    def relative_difference(self, a: str, b: str) -> float:
+        """‖a − b‖ / ‖b‖ over two same-shaped tensors, computed chunk by chunk."""
+        import numpy as np
+
+        if self.tensors[a][1] != self.tensors[b][1]:
+            return float("inf")
+        diff = norm = 0.0
+        for (_, x), (_, y) in zip(self.chunks(a), self.chunks(b), strict=True):
+            diff += float(np.square(x - y, dtype=np.float64).sum())
+            norm += float(np.square(y, dtype=np.float64).sum())
+        return (diff / norm) ** 0.5 if norm else float("inf")
+
+
+class _ShardWriter:
+    """safetensors shards of about GGUF_SHARD_BYTES, then an index when there is more than one."""
+
+    def __init__(self, out: Path):
+        self.out, self.pending, self.size, self.files = out, {}, 0, []
+        self.weight_map: dict[str, str] = {}
+
+    def add(self, name: str, tensor) -> None:
+        self.pending[name] = tensor.contiguous()
+        self.size += tensor.numel() * tensor.element_size()
+        if self.size >= GGUF_SHARD_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        from safetensors.torch import save_file
+
+        if not self.pending:
+            return
+        name = f"shard-{len(self.files):05d}.safetensors"
+        save_file(self.pending, self.out / name, metadata={"format": "pt"})  # transformers wants "format"
+        self.files.append(name)
+        self.weight_map.update(dict.fromkeys(self.pending, name))
+        self.pending, self.size = {}, 0
+
+    def close(self) -> None:
+        self.flush()
+        if len(self.files) == 1:
+            os.replace(self.out / self.files[0], self.out / "model.safetensors")
+            return
+        n = len(self.files)
+        final = {f: f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i, f in enumerate(self.files)}
+        for old, new in final.items():
+            os.replace(self.out / old, self.out / new)
+        total = sum((self.out / f).stat().st_size for f in final.values())
+        _write_json(self.out / "model.safetensors.index.json",
+                    {"metadata": {"total_size": total}, "weight_map": {k: final[v] for k, v in self.weight_map.items()}})
+
+
+@contextlib.contextmanager
+def _memoized_gguf_parsing():
+    """transformers parses a GGUF's metadata again for the config, the tokenizer and the weights (~10 s each for a
+    151k-token vocabulary here), and builds gguf's tensor-name table once per submodule (397 times for SmolLM2: 12 s).
+    Both are pure functions of their arguments, so within one conversion each is computed once."""
+    import copy
+
+    import gguf
+    from transformers import modeling_gguf_pytorch_utils as hf_gguf
+
+    parse, name_map = hf_gguf.load_gguf_checkpoint, gguf.get_tensor_name_map
+    parsed: dict = {}
+
+    def load_gguf_checkpoint(path, return_tensors=False, **kwargs):
+        if return_tensors:
+            return parse(path, return_tensors=return_tensors, **kwargs)
+        if str(path) not in parsed:
+            parsed[str(path)] = parse(path, return_tensors=False, **kwargs)
+        return copy.deepcopy(parsed[str(path)])  # callers may change what they get
+
+    hf_gguf.load_gguf_checkpoint, gguf.get_tensor_name_map = load_gguf_checkpoint, functools.cache(name_map)
+    try:
+        yield load_gguf_checkpoint
+    finally:
+        hf_gguf.load_gguf_checkpoint, gguf.get_tensor_name_map = parse, name_map
+
+
+def _untouched(processor, gguf_name: str) -> bool:
+    """Whether transformers' tensor processor returns this tensor unchanged, so that it can be streamed in row chunks
+    (the others, e.g. llama's q/k un-permute across rows, get the whole tensor at once)."""
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor, TensorProcessor
+
+    if type(processor).process is TensorProcessor.process:
+        return True
+    return type(processor) is LlamaTensorProcessor and not any(k in gguf_name for k in (".attn_q.", ".attn_k."))
+
+
+def _dequantize_gguf(path: Path, out: Path, dtype) -> dict:
+    """GGUF → dense safetensors in `dtype` + config + tokenizer under `out`, streamed one tensor (of big ones, one row
+    chunk) at a time, so that memory stays near the largest tensor and not the model (transformers' own GGUF loading
+    holds the whole fp32 state dict and copies of it: 3.7 GiB peak for the 0.5B model). Names and tensor processors
+    (llama's q/k un-permute, ...) are transformers' own, so the weights equal its dequantization (tested).
+    Returns notes for the cache marker."""
+    import numpy as np
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import GenerationConfig as HfGenerationConfig
+    from transformers.modeling_gguf_pytorch_utils import (
+        TENSOR_PROCESSORS,
+        TensorProcessor,
+        get_gguf_hf_weights_map,
+    )
 
     try:
-        with gguf_bars_muted():
+        with gguf_bars_muted(), _memoized_gguf_parsing() as load_gguf_checkpoint:
+            parsed = load_gguf_checkpoint(str(path), return_tensors=False)
+            config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
             tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            with torch.device("meta"):  # only the parameter names are needed: nothing is allocated
+                skeleton = AutoModelForCausalLM.from_config(config)
+            source = _GgufTensors(path)
+            processor = TENSOR_PROCESSORS.get(source.architecture, TensorProcessor)(config=parsed["config"])
+            names = get_gguf_hf_weights_map(skeleton, processor)
+    except (OSError, ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
         raise SummarizerError(f"GGUF file {path} could not be loaded: {exc}".splitlines()[0]) from exc
-    quantizer = getattr(model, "hf_quantizer", None)
-    if quantizer is not None and not getattr(quantizer, "packed_modules", None):
-        quantizer.remove_quantization_config(model)  # fully dense now; lets save_pretrained write it
-    return model, tokenizer
+    pair = ("token_embd.weight", "output.weight")
+    tied = (not config.tie_word_embeddings and set(pair) <= set(names) and all(_untouched(processor, n) for n in pair)
+            and source.relative_difference(*pair) < GGUF_TIE_TOLERANCE)
+    writer = _ShardWriter(out)
+    extra: dict = {"tensors": {}}  # MoE/GPT-2 processors put tensors here themselves
+    for gguf_name in source.tensors:
+        if tied and gguf_name == "token_embd.weight":
+            continue  # the tied embedding is written from output.weight, the finer quantization of the two
+        target = names["token_embd.weight"] if tied and gguf_name == "output.weight" else names.get(gguf_name)
+        try:
+            if _untouched(processor, gguf_name):
+                if target is None:
+                    continue
+                shape = source.tensors[gguf_name][1]
+                tensor = torch.empty((source.rows(gguf_name), shape[-1]), dtype=dtype)
+                for r0, rows in source.chunks(gguf_name):
+                    tensor[r0:r0 + rows.shape[0]] = torch.from_numpy(rows)  # cast as transformers does: .to(dtype)
+                writer.add(target, tensor.reshape(shape))
+                continue
+            result = processor.process(weights=source.full(gguf_name), name=gguf_name, tensor_key_mapping=names,
+                                       parsed_parameters=extra)
+        except (ValueError, NotImplementedError) as exc:
+            raise SummarizerError(f"GGUF file {path}: tensor {gguf_name} could not be dequantized: {exc}") from exc
+        if result.name in names:
+            writer.add(names[result.name], torch.from_numpy(np.copy(result.weights)).to(dtype))
+    for name, tensor in extra["tensors"].items():
+        writer.add(name, tensor.to(dtype))
+    writer.close()
+    if tied:
+        config.tie_word_embeddings = True
+    config.dtype, config.architectures = dtype, [type(skeleton).__name__]  # as save_pretrained would write them
+    config.save_pretrained(out)
+    HfGenerationConfig.from_model_config(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return {"dtype": str(dtype).removeprefix("torch."), "retied_embeddings": tied}
 
 
-def _gguf_cache_dir(path: Path) -> tuple[Path, str]:
-    """Dense safetensors copy of a GGUF, made once. Returns (dir, sha256); the dir has CACHE_MARKER if usable."""
+def _gguf_cache_dir(path: Path, dtype) -> tuple[Path, str]:
+    """Dense safetensors copy of a GGUF in `dtype`, made once. Returns (dir, sha256); the dir has CACHE_MARKER if
+    usable. Keyed by file hash and dtype, so a bf16 and an fp16 cache of one file can coexist."""
     sha = file_sha256(path)
-    cached = cache_root() / "gguf" / sha
+    cached = cache_root() / "gguf" / f"{sha}-{str(dtype).removeprefix('torch.')}"
     if (cached / CACHE_MARKER).is_file():
         return cached, sha
-    model, tokenizer = _dequantize_gguf(path)
-    if getattr(model, "hf_quantizer", None) is not None:
-        raise SummarizerError(f"GGUF file {path} loaded with packed weights, which cannot be cached as safetensors.")
-    tmp = cached.with_name(f"{sha}.{os.getpid()}.tmp")
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        _write_json(tmp / CACHE_MARKER, {"source": str(path), "sha256": sha, "size": path.stat().st_size})
+        tmp.mkdir(parents=True)
+        notes = _dequantize_gguf(path, tmp, dtype)
+        _write_json(tmp / CACHE_MARKER, {"source": str(path), "sha256": sha, "size": path.stat().st_size, **notes})
         shutil.rmtree(cached, ignore_errors=True)  # an incomplete earlier attempt
         os.replace(tmp, cached)
     except OSError as exc:
@@ -333,12 +613,13 @@ def _load_target(target: str | None, *, gguf_file: str | None, revision: str | N
         from accelerate import PartialState
 
         with PartialState().main_process_first():  # under `accelerate launch` one process fills the cache
-            weights_dir, prov["sha256"] = _gguf_cache_dir(local.resolve())
-        prov["gguf_file"] = str(local)
+            weights_dir, prov["sha256"] = _gguf_cache_dir(local.resolve(), stored_dtype := _cache_dtype(torch_dtype))
+        prov["gguf_file"], prov["gguf_cache_dtype"] = str(local), str(stored_dtype).removeprefix("torch.")
         allow_pickle = False  # our own cache is safetensors
     else:
-        weights_dir = local.resolve()
-    model, tokenizer, kind = _load_dir(weights_dir, kind=kind, dtype=torch_dtype, trust=trust, allow_pickle=allow_pickle)
+        weights_dir, stored_dtype = local.resolve(), None
+    model, tokenizer, kind = _load_dir(weights_dir, kind=kind, dtype=torch_dtype, trust=trust, allow_pickle=allow_pickle,
+                                       stored_dtype=stored_dtype)
     model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # generate() still masks padding through the attention mask

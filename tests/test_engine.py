@@ -44,37 +44,101 @@ def marian(tiny_marian_dir):
 # --- plan_batches: pure ----------------------------------------------------------------------------------------
 
 
+def padding(lengths: list[int], batches: list[list[int]]) -> tuple[int, int]:
+    """(padded prompt slots, of which padding) of a plan."""
+    slots = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return slots, slots - sum(lengths[i] for b in batches for i in b)
+
+
 def test_plan_batches_sorts_longest_first_and_caps_rows():
-    cfg = GenerationConfig(batch_size=2, token_budget=10_000, max_new_tokens=10)
+    cfg = GenerationConfig(batch_size=2, token_budget=10_000, max_new_tokens=10, max_padding=1.0)
     assert plan_batches([10, 50, 20, 40, 30], cfg) == [[1, 3], [4, 2], [0]]
 
 
 def test_plan_batches_respects_token_budget_exactly():
-    # rows × (longest + 20) ≤ 300: [100, 90] costs 240, adding 80 would cost 360; [80, 10, 10] costs 300.
-    cfg = GenerationConfig(batch_size=8, token_budget=300, max_new_tokens=20)
-    assert plan_batches([100, 90, 80, 10, 10, 10], cfg) == [[0, 1], [2, 3, 4], [5]]
+    # rows × (longest + 20) ≤ 300: [100, 90] costs 240, adding 80 would cost 360; [80, 10, 10] costs 300 — but
+    # [80] + [10, 10, 10] is as many batches with 130 fewer padded slots than [80, 10, 10] + [10].
+    cfg = GenerationConfig(batch_size=8, token_budget=300, max_new_tokens=20, max_padding=1.0)
+    assert plan_batches([100, 90, 80, 10, 10, 10], cfg) == [[0, 1], [2], [3, 4, 5]]
+    cfg = GenerationConfig(batch_size=8, token_budget=239, max_new_tokens=20, max_padding=1.0)
+    assert plan_batches([100, 90, 80, 10, 10, 10], cfg) == [[0], [1, 2], [3, 4, 5]]  # [100, 90] costs 240
 
 
 def test_plan_batches_counts_beams_and_lets_an_oversized_prompt_run_alone():
     cfg = GenerationConfig(batch_size=8, token_budget=120, max_new_tokens=10, num_beams=2)
     assert plan_batches([500, 20, 20, 5], cfg) == [[0], [1, 2], [3]]  # 3 rows × 2 beams × 30 = 180 > 120
-    cfg = GenerationConfig(batch_size=8, token_budget=120, max_new_tokens=10)
+    cfg = GenerationConfig(batch_size=8, token_budget=120, max_new_tokens=10, max_padding=1.0)
     assert plan_batches([500, 20, 20, 5], cfg) == [[0], [1, 2, 3]]  # 3 rows × 30 = 90 ≤ 120
     assert plan_batches([], cfg) == []
+
+
+def test_plan_batches_splits_where_padding_falls_most():
+    # A day's spread of prompt lengths: one batch of 8 is 25% padding. Within 10%, the fewest batches is 3, and of
+    # the 3-batch plans the planner takes the one with the fewest padded slots.
+    lengths = [410, 395, 380, 300, 290, 285, 200, 190]
+    one = GenerationConfig(batch_size=16, max_new_tokens=200, max_padding=1.0)
+    assert plan_batches(lengths, one) == [list(range(8))]
+    assert padding(lengths, [list(range(8))]) == (3280, 830)
+    cfg = GenerationConfig(batch_size=16, max_new_tokens=200, max_padding=0.1)
+    batches = plan_batches(lengths, cfg)
+    assert batches == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert padding(lengths, batches) == (2530, 80)  # 3.2% padding
+    zero = GenerationConfig(batch_size=16, max_new_tokens=200, max_padding=0.0)
+    assert len(plan_batches(lengths, zero)) == 8 and plan_batches([7, 7, 7], zero) == [[0, 1, 2]]
+
+
+def brute_force(lengths: list[int], cfg: GenerationConfig) -> tuple[int, int]:
+    """(batches, padded slots) of the best plan: every split of the sorted lengths into contiguous runs."""
+    import itertools
+
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    best = None
+    for cuts in itertools.product([False, True], repeat=max(0, len(order) - 1)):
+        batches, start = [], 0
+        for k, cut in enumerate(cuts, 1):
+            if cut:
+                batches.append(order[start:k])
+                start = k
+        batches.append(order[start:])
+        ok = all(len(b) == 1 or (len(b) <= cfg.batch_size
+                                 and len(b) * cfg.num_beams * (lengths[b[0]] + cfg.max_new_tokens) <= cfg.token_budget
+                                 and padding(lengths, [b])[1] <= cfg.max_padding * padding(lengths, [b])[0])
+                 for b in batches)
+        if ok and (best is None or (len(batches), padding(lengths, batches)[0]) < best):
+            best = (len(batches), padding(lengths, batches)[0])
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_plan_batches_is_the_best_plan(seed):
+    rng = random.Random(seed)
+    lengths = [rng.randint(1, 400) for _ in range(rng.randint(1, 11))]
+    cfg = GenerationConfig(batch_size=rng.randint(1, 6), token_budget=rng.randint(300, 3000), max_new_tokens=64,
+                           max_padding=rng.choice([0.0, 0.05, 0.1, 0.3, 1.0]))
+    batches = plan_batches(lengths, cfg)
+    assert (len(batches), padding(lengths, batches)[0]) == brute_force(lengths, cfg)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_plan_batches_invariants(seed):
     rng = random.Random(seed)
     lengths = [rng.randint(1, 400) for _ in range(rng.randint(1, 60))]
-    cfg = GenerationConfig(batch_size=rng.randint(1, 16), token_budget=rng.randint(300, 4000), max_new_tokens=64)
+    cfg = GenerationConfig(batch_size=rng.randint(1, 16), token_budget=rng.randint(300, 4000), max_new_tokens=64,
+                           max_padding=rng.choice([0.05, 0.1, 1.0]))
     batches = plan_batches(lengths, cfg)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         assert len(b) <= cfg.batch_size
         assert len(b) == 1 or len(b) * (max(lengths[i] for i in b) + 64) <= cfg.token_budget
+        slots, padded = padding(lengths, [b])
+        assert padded <= cfg.max_padding * slots
     flat = [lengths[i] for b in batches for i in b]
     assert flat == sorted(flat, reverse=True)
+
+
+def test_max_padding_must_be_a_fraction():
+    with pytest.raises(SummarizerError, match="max_padding must be between 0 and 1"):
+        GenerationConfig(max_padding=1.5)
 
 
 # --- generate on the tiny causal model ----------------------------------------------------------------------------
@@ -105,6 +169,21 @@ def test_order_preserved_across_buckets_and_on_result(tiny):
     for p, g in zip(prompts, gens, strict=True):
         assert g.prompt_tokens == len(tiny.tokenizer(chat_text(tiny.tokenizer, p), add_special_tokens=False)["input_ids"])
         assert 1 <= g.completion_tokens <= 6 and g.seconds > 0 and not g.truncated
+
+
+def test_recording_sees_every_batch_and_only_inside_the_block(tiny):
+    from summarizer import engine
+
+    prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(7, seed=5))]
+    cfg = GenerationConfig(max_new_tokens=5, batch_size=3, max_padding=1.0)
+    with engine.recording() as log:
+        gens = generate(tiny, prompts, cfg)
+    assert len(log) == 3 and sum(len(r.prompt_tokens) for r in log) == 7  # 7 rows, at most 3 a batch
+    assert sorted(n for r in log for n in r.prompt_tokens) == sorted(g.prompt_tokens for g in gens)
+    assert sorted(n for r in log for n in r.completion_tokens) == sorted(g.completion_tokens for g in gens)
+    assert all(max(r.completion_tokens) <= r.steps <= 5 and r.seconds > 0 for r in log)
+    generate(tiny, prompts[:1], cfg)
+    assert len(log) == 3
 
 
 def test_batch_of_one_equals_batch_of_n_under_greedy(tiny):
@@ -358,15 +437,16 @@ def test_preset_file_drives_loading(tiny_model_dir, tmp_path):
 
 @pytest.fixture
 def fake_gguf(tmp_path, monkeypatch, tiny_model_dir):
-    """A small file named .gguf and a dequantizer stand-in returning the tiny model; counts the slow calls."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """A small file named .gguf and a dequantizer stand-in writing the tiny model; counts the slow calls.
+    (The real streaming dequantizer is tested on real GGUF files in test_gguf.py.)"""
     monkeypatch.setenv("SUMMARIZER_CACHE", str(tmp_path / "cache"))
     calls: list = []
 
-    def dequantize(path):
-        calls.append(path)
-        return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    def dequantize(path, out, dtype):
+        calls.append((path, dtype))
+        for f in tiny_model_dir.iterdir():
+            shutil.copy(f, out / f.name)
+        return {"dtype": str(dtype).removeprefix("torch.")}
 
     monkeypatch.setattr(loading, "_dequantize_gguf", dequantize)
     path = tmp_path / "model.gguf"
@@ -374,26 +454,33 @@ def fake_gguf(tmp_path, monkeypatch, tiny_model_dir):
     return path, calls
 
 
-def test_gguf_is_dequantized_once_and_cached_by_hash(fake_gguf, tmp_path):
+def test_gguf_is_dequantized_once_and_cached_by_hash_and_dtype(fake_gguf, tmp_path):
+    import torch
+
     path, calls = fake_gguf
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     first = load_model(str(path), dtype="float32")
     second = load_model(str(path), dtype="float32")
-    assert len(calls) == 1
+    assert len(calls) == 1 and calls[0][1] == torch.bfloat16  # fp32 runs read a bf16 cache
     assert first.provenance["sha256"] == second.provenance["sha256"] == sha
-    assert (tmp_path / "cache" / "gguf" / sha / "model.safetensors").is_file()
+    assert first.provenance["gguf_cache_dtype"] == "bfloat16" and first.provenance["dtype"] == "float32"
+    assert next(first.model.parameters()).dtype == torch.float32
+    assert (tmp_path / "cache" / "gguf" / f"{sha}-bfloat16" / "model.safetensors").is_file()
     p = prompt("g", "cache check")
     cfg = GenerationConfig(max_new_tokens=5)
     assert generate(first, [p], cfg)[0].text == generate(second, [p], cfg)[0].text
+    half = load_model(str(path), dtype="float16")  # another dtype → its own cache beside the first
+    assert len(calls) == 2 and calls[1][1] == torch.float16 and half.provenance["gguf_cache_dtype"] == "float16"
+    assert (tmp_path / "cache" / "gguf" / f"{sha}-bfloat16" / loading.CACHE_MARKER).is_file()
     path.write_bytes(b"GGUF" + b"other weights")  # a different file → a different cache entry
     third = load_model(str(path), dtype="float32")
-    assert len(calls) == 2 and third.provenance["sha256"] != sha
+    assert len(calls) == 3 and third.provenance["sha256"] != sha
 
 
 def test_incomplete_cache_dir_is_rebuilt(fake_gguf, tmp_path):
     path, calls = fake_gguf
     sha = loading.file_sha256(path)
-    partial = tmp_path / "cache" / "gguf" / sha
+    partial = tmp_path / "cache" / "gguf" / f"{sha}-bfloat16"
     partial.mkdir(parents=True)
     (partial / "config.json").write_text("{}")  # no marker: a killed earlier run
     load_model(str(path), dtype="float32")

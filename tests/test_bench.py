@@ -1,0 +1,101 @@
+"""scripts/bench.py's pure parts: the day fixture, the waste figures, the model shapes, the llama.cpp comparison."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from summarizer.config import GenerationConfig
+from summarizer.engine import BatchRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_day_is_fourteen_papers_of_realistic_length(bench):
+    prompts = bench.day_prompts("en-bullets")
+    words = [len(p.abstract.split()) for p in prompts]
+    assert len(prompts) == 14 and len({p.key for p in prompts}) == 14
+    assert min(words) >= 113 and max(words) == 259 and max(words) - min(words) > 120  # a real day's spread
+    assert all(p.prefill == "-" and p.abstract in p.filled() for p in prompts)  # the style's own prompt
+    assert [p.key for p in bench.day_prompts("zh-digest", limit=3)] == [p.key for p in prompts[:3]]
+
+
+def test_waste_counts_padding_and_stopped_rows(bench):
+    records = [
+        BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=40, seconds=1.0),
+        BatchRecord(prompt_tokens=(50,), completion_tokens=(20,), steps=20, seconds=1.0),
+    ]
+    # prompt slots 2×100 + 50 = 250 of which 20 padding; decode slots 2×40 + 20 = 100 of which 30 after a stop
+    assert bench.waste(records) == {"batches": 2, "prompt_padding_pct": 8.0, "decode_waste_pct": 30.0}
+    assert bench.waste([]) == {"batches": 0, "prompt_padding_pct": 0.0, "decode_waste_pct": 0.0}
+
+
+@pytest.mark.parametrize("name, params, step_gb", [
+    ("qwen2.5-0.5b-instruct", 494_032_768, 0.988),  # published: 0.49B; tied, so the embedding is read as lm_head
+    ("qwen2.5-7b-instruct", 7_615_616_512, 14.141),  # published: 7.61B; the untied input embedding is not read
+])
+def test_shipped_shapes_are_the_published_models(bench, name, params, step_gb):
+    import torch
+
+    model = bench.shape_model(ROOT / "tests" / "fixtures" / f"{name}.config.json", torch.bfloat16)  # on "meta"
+    assert sum(p.numel() for p in model.parameters()) == params
+    assert round(bench.bytes_per_decode_step(model) / 1e9, 3) == step_gb
+
+
+def test_llama_cpp_is_timed_on_the_same_chat_texts_when_importable(bench, monkeypatch, tiny_model_dir):
+    from summarizer.engine import chat_text, load_model
+
+    lm = load_model(str(tiny_model_dir), dtype="float32")
+    prompts = bench.day_prompts("en-bullets", limit=2)
+    seen = []
+
+    class Llama:
+        def __init__(self, model_path, n_ctx, n_threads, verbose):
+            seen.append(("init", model_path, n_ctx))
+
+        def __call__(self, text, max_tokens, temperature):
+            seen.append((text, max_tokens, temperature))
+            return {"usage": {"completion_tokens": 7}}
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not importable → None, the bench says it skipped
+    assert bench.run_llama_cpp(Path("m.gguf"), lm, prompts, 200, 0) is None
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=Llama))
+    result = bench.run_llama_cpp(Path("m.gguf"), lm, prompts, 200, 0)
+    assert result["papers"] == 2 and result["tokens"] == 14 and result["tok_s"] > 0
+    assert seen[0] == ("init", "m.gguf", lm.context_length)
+    assert seen[1:] == [(chat_text(lm.tokenizer, p), 200, 0.0) for p in prompts]
+
+
+def test_style_config_is_what_digest_runs(bench, tiny_model_dir):
+    from summarizer.digest import generation_config
+    from summarizer.engine import load_model
+
+    lm = load_model(str(tiny_model_dir), dtype="float32")
+    ours = bench.style_config(lm, "zh-digest")
+    assert ours == generation_config(lm, bench.STYLES["zh-digest"], {"progress": False})
+    assert isinstance(ours, GenerationConfig) and ours.max_new_tokens == 600
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_planner_never_pads_more_than_the_old_greedy_fill(bench, seed):
+    import random
+
+    rng = random.Random(seed)
+    lengths = [rng.randint(150, 450) for _ in range(rng.randint(1, 40))]
+    cfg = GenerationConfig(batch_size=rng.randint(1, 16), token_budget=rng.randint(2000, 20000), max_new_tokens=200,
+                           max_padding=1.0)
+    greedy = bench.plan_padding(lengths, bench.greedy_plan(lengths, cfg))
+    ours = bench.plan_padding(lengths, bench.plan_batches(lengths, cfg))
+    assert ours[0] <= greedy[0] and (ours[0] < greedy[0] or ours[1] <= greedy[1])
