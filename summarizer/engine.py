@@ -220,7 +220,9 @@ def _line_limit(tokenizer, lines: int):
             self.count = None
 
         def __call__(self, input_ids, scores, **kwargs):
-            last = torch.isin(input_ids[:, -1], self.newline.to(input_ids.device)).long()
+            if self.newline.device != input_ids.device:  # moved once, not at every decode step
+                self.newline = self.newline.to(input_ids.device)
+            last = torch.isin(input_ids[:, -1], self.newline).long()
             self.count = last if self.count is None else self.count + last
             return self.count >= lines
 
