@@ -167,7 +167,8 @@ def check_leaks(style: Style, fields: dict, paper: Paper) -> list[Problem]:
 
 
 TOKEN = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]|[\uac00-\ud7a3]+|[^\s\w]")
-SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
+# A sentence: up to its end mark; a "." between digits ("15.2%") ends nothing, or "提升15.2%" would be two sentences.
+SENTENCE = re.compile(r"(?:[^.!?。！？\n]|(?<=\d)\.(?=\d))+[.!?。！？]?")
 
 
 def check_repetition(style: Style, fields: dict, paper: Paper, n: int = 8, times: int = 3) -> list[Problem]:
@@ -241,10 +242,17 @@ SUMMARY_WORDS = set(
 )
 
 
+ACRONYM_MAX = 5  # words an acronym may stand for ("grouped query attention" = gqa, "vision language action" = vla)
+
+
 def _source_words(paper: Paper) -> tuple[set[str], set[str]]:
-    """(lower-case Latin words, their 5-letter stems) of the title and abstract."""
-    words = set(re.findall(r"[a-z][a-z0-9]*", f"{paper.title} {paper.abstract}".lower()))
-    return words, {w[:STEM] for w in words if len(w) >= STEM_MIN}
+    """(lower-case Latin words and the acronyms of their runs, their 5-letter stems) of the title and abstract: a
+    summary may write "LLM" or "GQA" where the abstract spells "large language models" or "grouped-query attention"."""
+    tokens = re.findall(r"[a-z][a-z0-9]*", f"{paper.title} {paper.abstract}".lower())
+    words = set(tokens)
+    acronyms = {"".join(t[0] for t in tokens[i:i + n]) for n in range(2, ACRONYM_MAX + 1)
+                for i in range(len(tokens) - n + 1)}
+    return words | acronyms, {w[:STEM] for w in words if len(w) >= STEM_MIN}
 
 
 STEM_MIN = 4  # shorter words ("on", "the", "gan") are compared whole: their first letters say nothing
@@ -255,7 +263,9 @@ LATIN_MIN_WORDS = 4  # fewer Latin words in CJK prose than this say too little t
 
 
 def _grounded(word: str, words: set[str], stems: set[str]) -> bool:
-    return word in words or (len(word) >= STEM_MIN and word[:STEM] in stems)
+    singular = word[:-1] if word.endswith("s") else word  # "llm" against "llms", "llms" against "llm"
+    return (word in words or singular in words or f"{singular}s" in words
+            or (len(word) >= STEM_MIN and word[:STEM] in stems))
 
 
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:

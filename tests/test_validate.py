@@ -222,6 +222,23 @@ def test_latin_terms_in_chinese_and_korean_prose_come_from_the_abstract(style, f
     assert ("grounding" not in rules(style, fields)) is ok
 
 
+@pytest.mark.parametrize("terms, ok", [
+    # An acronym of the abstract's words ("synthetic jar images"), a plural of its word ("CNNs"): its terms.
+    ("SJI, CNNs, SJIs, Jars", True),
+    ("GQA, LLMs, RLHF, MoE", False),  # no phrase of the abstract spells them
+])
+def test_grounding_accepts_acronyms_and_plurals_of_the_abstract(terms, ok):
+    bullets = [f"{terms}로 구슬을 셉니다.", "합성 이미지를 사용합니다.", "코드는 공개됩니다."]
+    assert ("grounding" not in rules(KO, {"bullets": bullets})) is ok
+
+
+def test_a_decimal_point_ends_no_sentence():
+    # Two different results with the same decimal prefix ("提升15.") are no repeated sentence.
+    fields = {**FIELDS["zh-tldr"], "result": "小型CNN在合成玻璃罐图像上的计数准确率达到91.5%，是随机猜测的3倍。",
+              "conclusion": "小型CNN在合成玻璃罐图像上的计数准确率达到91.5%说明合成数据可以评测计数。"}
+    assert "repetition" not in rules(STYLES["zh-tldr"], fields)
+
+
 UNRELATED = Paper(id="2503.00009", title="Sparse Routers for Speech Translation", date="2025-03-04", abstract=(
     "We study sparse mixture-of-experts routers for speech translation. A router trained with load balancing loss "
     "reaches 27.4 BLEU on MuST-C, while dense baselines reach 25.1 BLEU at twice the compute."))
