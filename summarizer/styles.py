@@ -118,14 +118,16 @@ SCORES:
 - 创新性: 3 - 通道剪枝本身常见，按光流误差给通道排序是新意。
 - 推荐度: 4 - 做移动端视频分析的读者值得读TinyFlow。"""
 
-_ZH_DETAILS_EXAMPLE = """BACKGROUND: 光流估计是视频理解的基础任务，但现有网络计算量大，难以在移动设备上运行。
-PRIOR_WORK: 已有方法主要依靠设计更小的网络结构，精度下降明显。
-CONTRIBUTION: 提出了TinyFlow，一种面向光流网络的通道剪枝方法
+# Every line says what only the TinyFlow abstract says. The previous PRIOR_WORK ("已有方法主要依靠设计更小的网络结构",
+# which that abstract never says) and "如何判断通道的重要性" fit any paper, and 0.5B replies reused them on 2025-10-26.
+_ZH_DETAILS_EXAMPLE = """BACKGROUND: 光流网络精度很高，但计算量太大，难以在手机上运行。
+PRIOR_WORK: 现有的光流网络虽然精度高，但对手机来说太笨重。
+CONTRIBUTION: 提出了TinyFlow，一种剪除光流网络中不重要通道的压缩方法。
 CHALLENGES:
-- 如何判断通道的重要性: 根据通道对光流估计误差的影响进行排序。
-- 如何保持精度: 剪枝后进行短时间微调。
-IMPLEMENTATION: 在两个公开基准上进行实验，精度接近完整网络。
-SUMMARY: TinyFlow以较小的精度损失换来更快的光流估计，适合移动端部署。"""
+- 哪些光流网络通道可以剪除: 按通道对光流估计误差的影响排序，剪除贡献小的通道。
+- 剪枝后TinyFlow的光流精度会下降: 剪枝后再做短时间微调。
+IMPLEMENTATION: TinyFlow在两个光流基准上实验，精度接近完整网络，代码已公开。
+SUMMARY: TinyFlow通过通道剪枝让光流网络变小，精度接近完整网络。"""
 
 _ZH_NOTES_EXAMPLE = """TITLE_ZH: TinyFlow：面向移动端的光流网络压缩
 TAGS:
@@ -227,7 +229,7 @@ STYLES: dict[str, Style] = {
             Field("implementation", "IMPLEMENTATION", aliases=("实现与部署",), hint="实验、数据与结果"),
             Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文"),
         ),
-        _ZH_DETAILS_EXAMPLE, "zh-details/2", 700,
+        _ZH_DETAILS_EXAMPLE, "zh-details/3", 700,
         "Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",
     ),
     "zh-notes": _zh_summary(

@@ -342,7 +342,34 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         line = shingles(text)
         if len(line) >= SEGMENT_MIN and len(line & fixed) / len(line) >= SEGMENT_COPY:
             return [Problem("copy", f"Write about this paper: \"{text.strip()[:QUOTE]}\" repeats the prompt's example.")]
+    # A keyword is too short for shingles: one of the example's keywords whose English half is not in this abstract
+    # was copied ("Optical Flow (光流)" for a paper on reasoning traces, 2026-03-24).
+    words, stems = _source_words(paper)
+    copied = _example_keywords(style) & {_keyword_en(k) for f, items in _lists(style, fields, "keywords") for k in items}
+    if stray := sorted(en for en in copied if not any(_grounded(w, words, stems) for w in LATIN_TERM.findall(en))):
+        return [Problem("copy", f"Write keywords of this paper: \"{stray[0]}\" is the prompt example's keyword.")]
     return []
+
+
+LATIN_TERM = re.compile(r"[a-z][a-z0-9]*")
+
+
+def _keyword_en(item) -> str:
+    """The English half of an "English (中文)" or "中文 (English)" keyword, lower-cased ("" for another shape)."""
+    if m := KEYWORD.match(str(item)):
+        return " ".join(m.group("en").lower().split())
+    m = REVERSED_KEYWORD.match(str(item))
+    return " ".join(m.group(2).lower().split()) if m else ""
+
+
+@lru_cache(maxsize=32)
+def _example_keywords(style: Style) -> frozenset:
+    """English halves of the keywords in the style's example reply."""
+    keyword_fields = _keyword_fields(style)
+    if not keyword_fields:
+        return frozenset()
+    fields = parse_output(style, style.example) or {}
+    return frozenset(en for name in keyword_fields for k in fields.get(name) or [] if (en := _keyword_en(k)))
 
 
 def duplicates(summaries: dict[str, str]) -> dict[str, Problem]:
@@ -424,7 +451,8 @@ LIST_SEPARATOR = re.compile(r"[，、；;]|,\s")  # "a, b, c" / "甲、乙、丙
 def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
     """Layout problems no model is needed for, fixed: (fields, one note per repair for the sidecar).
 
-    A list written on one line is split; repeated items are dropped; a list or keyword field with too many items keeps the first max_items, keywords
+    A score outside the scale is brought to its nearest end; a list written on one line is split; repeated items are
+    dropped; a list or keyword field with too many items keeps the first max_items, keywords
     preferring well-shaped ones whose English half is in the abstract; score lines written inside another list
     (SCORES: marker forgotten) move to the scores field. Content (language, numbers, grounding) is never touched.
     """
@@ -446,6 +474,11 @@ def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
         value = fields.get(f.name)
         if f.kind == "scores" and isinstance(value, dict):  # a reason is one sentence: a runaway one is cut there
             for item in value.values():
+                score, (lo, hi) = item.get("score"), SCORE_RANGE
+                # "6" on the 1-5 scale (3 of 30 scores on 2026-03-24) says "the top", which is what 5 means.
+                if isinstance(score, int) and not isinstance(score, bool) and not lo <= score <= hi:
+                    item["score"] = min(hi, max(lo, score))
+                    notes.append(f"{f.marker}: score {score} brought into {lo}-{hi}")
                 reason = str(item.get("reason", "")).strip()
                 end = SENTENCE_END.search(reason)
                 if end and reason[:end.end()].strip() != reason:
