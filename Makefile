@@ -41,9 +41,10 @@ digest: setup
 fetch: setup
 	$(PY) -m summarizer fetch --date $(DATE) --source $(SOURCE) $(ARGS)
 
-# bench: a day's papers (tests/fixtures/bench-day.xml) through en-bullets on the embedded model: papers/min, padding and
-# decode waste (ARGS="--zh" adds a Chinese style on the multilingual model; --load-model, --random-weights CONFIG,
-# --workload synthetic: see scripts/bench.py). On a machine shared with another job, pass ARGS="--threads 1".
+# bench: a day's papers (tests/fixtures/bench-day.xml) through en-bullets on the embedded model, in static and continuous
+# batches: papers/min, padding, decode waste, peak RSS (ARGS="--zh" adds a Chinese style on the multilingual model;
+# --load-model, --random-weights CONFIG, --workload synthetic: see scripts/bench.py). On a machine shared with another
+# job, pass ARGS="--threads 1".
 bench: setup
 	$(PY) scripts/bench.py $(ARGS)
 

@@ -3,11 +3,12 @@ and its load, so compare ratios within one run. Every mode prints a table and on
 
   (default)             a day's papers (tests/fixtures/bench-day.xml: 14 invented abstracts of 116-259 words) through
                         the style's real prompts (prompt.build_prompt), its max_new_tokens and section rounds
-                        (compose.write), on the embedded model: papers/minute, tok/s, prompt padding waste and decode
-                        waste (slots of rows that had already stopped), at the preset's max_padding and at
-                        --compare-padding; and the padding each plan gives the day's prompt lengths per batch size
-                        (computed). When llama_cpp is importable, the same prompts through llama.cpp at batch 1, and
-                        the ratio; else it says it skipped it.
+                        (compose.write), on the embedded model: papers/minute, tok/s, prompt padding waste, decode
+                        waste (slots of rows that had already stopped) and peak RSS, in static batches at the preset's
+                        max_padding and at --compare-padding, and with continuous batching (generate_batch; skipped
+                        where the model's settings rule it out); and the padding each plan gives the day's prompt
+                        lengths per batch size (computed). When llama_cpp is importable, the same prompts through
+                        llama.cpp at batch 1, and the ratio; else it says it skipped it.
   --zh                  also a Chinese style (--zh-style) on the multilingual model (slow on a CPU: use --limit).
   --load-model SPEC     cold load of SPEC ("embedded", a preset, a .gguf) into an empty cache, in a fresh process:
                         seconds, peak RSS, cache size on disk; then a warm load.
@@ -20,6 +21,7 @@ and its load, so compare ratios within one run. Every mode prints a table and on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,6 +30,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,7 +40,7 @@ import transformers  # noqa: E402, F401
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from summarizer import compose, engine  # noqa: E402
+from summarizer import SummarizerError, compose, engine  # noqa: E402
 from summarizer.config import GenerationConfig  # noqa: E402
 from summarizer.engine import chat_text, generate, load_model, plan_batches  # noqa: E402
 from summarizer.loading import cache_root, resolve_dtype  # noqa: E402
@@ -77,10 +80,11 @@ def day_prompts(style_name: str, feed: Path = DAY_FEED, limit: int = 0) -> list[
 
 def waste(records: list[engine.BatchRecord]) -> dict:
     """Batches, prompt padding % (padded prompt slots holding no token) and decode waste % (decode slots of rows
-    that had already stopped: a batch decodes until its last row stops), from the engine's batch records."""
-    slots = sum(len(r.prompt_tokens) * max(r.prompt_tokens) for r in records)
+    that had already stopped: a static batch decodes until its last row stops; continuous batching holds no slot for
+    a stopped row, but decodes past a stop string or line limit), from the engine's batch records."""
+    slots = sum(sum(r.prompt_tokens) if r.decoded else len(r.prompt_tokens) * max(r.prompt_tokens) for r in records)
     real = sum(sum(r.prompt_tokens) for r in records)
-    decode_slots = sum(len(r.completion_tokens) * r.steps for r in records)
+    decode_slots = sum(sum(r.decoded) if r.decoded else len(r.completion_tokens) * r.steps for r in records)
     decoded = sum(sum(r.completion_tokens) for r in records)
     return {"batches": len(records),
             "prompt_padding_pct": round(100 * (1 - real / slots), 1) if slots else 0.0,
@@ -119,15 +123,65 @@ def plan_table(lengths: list[int], config: GenerationConfig, batch_sizes=(16, 8,
     return rows
 
 
+@contextlib.contextmanager
+def peak_rss():
+    """Samples this process's resident memory every 20 ms while the block runs; the yielded dict then holds the
+    peak (MiB) and its growth over the RSS at the start (Linux /proc; elsewhere it stays empty)."""
+    statm, out = Path("/proc/self/statm"), {}
+    if not statm.exists():
+        yield out
+        return
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss() -> int:
+        return int(statm.read_text().split()[1]) * page
+
+    start, done, peak = rss(), threading.Event(), [0]
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], rss())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield out
+    finally:
+        done.set()
+        thread.join()
+        top = max(peak[0], rss(), start)
+        out.update(peak_rss_mib=round(top / (1 << 20)), rss_growth_mib=round((top - start) / (1 << 20)))
+
+
 def run_style(lm, style_name: str, prompts: list[Prompt], config: GenerationConfig) -> dict:
-    """The style's real work (compose.write: one pass, or one round per section) timed, with its waste figures."""
-    with engine.recording() as records:
+    """The style's real work (compose.write: one pass, or one round per section) timed, with its waste figures and
+    its peak memory."""
+    with engine.recording() as records, peak_rss() as memory:
         started = time.perf_counter()
         gens = compose.write(lm, STYLES[style_name], prompts, config)
         seconds = time.perf_counter() - started
     tokens = sum(g.completion_tokens for g in gens)
     return {"papers": len(gens), "seconds": round(seconds, 1), "papers_per_min": round(60 * len(gens) / seconds, 2),
-            "tokens": tokens, "tok_s": round(tokens / seconds, 1), **waste(records)}
+            "tokens": tokens, "tok_s": round(tokens / seconds, 1), **waste(records), **memory,
+            "texts": [g.text for g in gens]}
+
+
+def batching_runs(lm, config: GenerationConfig, compare_padding: float, continuous: bool) -> tuple[list, str | None]:
+    """(label, config) of each run: static at the preset's max_padding and at compare_padding, then continuous
+    batching; and why continuous was left out (None when it runs)."""
+    static = dataclasses.replace(config, batching="static")
+    runs = [(f"static, max_padding {config.max_padding:g}", static)]
+    if compare_padding and compare_padding != config.max_padding:
+        runs.append((f"static, max_padding {compare_padding:g}",
+                     dataclasses.replace(static, max_padding=compare_padding)))
+    if not continuous:
+        return runs, "--no-continuous"
+    cont = dataclasses.replace(config, batching="continuous")
+    try:
+        engine.batching_mode(lm, cont)
+    except SummarizerError as exc:
+        return runs, str(exc)
+    return runs + [("continuous", cont)], None
 
 
 def style_config(lm, style_name: str, **changes) -> GenerationConfig:
@@ -165,15 +219,20 @@ def bench_day(args) -> dict:
         config = style_config(lm, style_name)
         lengths = [len(lm.tokenizer(chat_text(lm.tokenizer, p), add_special_tokens=False)["input_ids"]) for p in prompts]
         report.setdefault("plans", {})[style_name] = plan_table(lengths, config)
-        generate(lm, prompts[:2], dataclasses.replace(config, max_new_tokens=4))  # warm-up (kernel init)
-        plans = [(f"max_padding {config.max_padding:g}", config)]
-        if args.compare_padding and args.compare_padding != config.max_padding:
-            plans.append((f"max_padding {args.compare_padding:g}",
-                          dataclasses.replace(config, max_padding=args.compare_padding)))
+        plans, skipped = batching_runs(lm, config, args.compare_padding, not args.no_continuous)
+        if skipped:
+            report.setdefault("continuous_skipped", {})[style_name] = skipped
+        for cfg in {cfg.batching: cfg for _, cfg in plans}.values():  # warm-up (kernel init), once per batching
+            generate(lm, prompts[:2], dataclasses.replace(cfg, max_new_tokens=4))
+        first = None
         for label, cfg in plans:
             res = run_style(lm, style_name, prompts, cfg)
-            res.update(model=name, style=style_name, plan=label, max_padding=cfg.max_padding, dtype=str(lm.model.dtype)[6:],
-                       batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, words=[min(words), max(words)])
+            texts = res.pop("texts")
+            first = first or texts
+            same = None if texts is first else sum(a == b for a, b in zip(first, texts, strict=True))
+            res.update(model=name, style=style_name, plan=label, batching=cfg.batching, max_padding=cfg.max_padding,
+                       dtype=str(lm.model.dtype)[6:], batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
+                       words=[min(words), max(words)], same_text_as_first=same)
             rows.append(res)
             print(f"[{name} {style_name} {label}] {res}", file=sys.stderr, flush=True)
         gguf = lm.provenance.get("gguf_file")
@@ -187,13 +246,18 @@ def bench_day(args) -> dict:
     report["runs"] = rows
     print(f"\nA day of {len(day_prompts(args.style, limit=args.limit))} papers (invented abstracts), the styles' own "
           f"prompts and limits, greedy, {torch.get_num_threads()} threads")
-    print(f"| {'model':<20} | {'style':<10} | {'plan':<18} | {'batches':>7} | {'papers/min':>10} | {'tok/s':>6} | "
-          f"{'padding %':>9} | {'decode waste %':>14} |")
-    print(f"|{'-' * 22}|{'-' * 12}|{'-' * 20}|{'-' * 9}|{'-' * 12}|{'-' * 8}|{'-' * 11}|{'-' * 16}|")
+    print(f"| {'model':<20} | {'style':<10} | {'plan':<24} | {'batches':>7} | {'papers/min':>10} | {'tok/s':>6} | "
+          f"{'padding %':>9} | {'decode waste %':>14} | {'peak RSS MiB (growth)':>21} | {'same text':>9} |")
+    print(f"|{'-' * 22}|{'-' * 12}|{'-' * 26}|{'-' * 9}|{'-' * 12}|{'-' * 8}|{'-' * 11}|{'-' * 16}|{'-' * 23}|"
+          f"{'-' * 11}|")
     for r in rows:
-        print(f"| {r['model']:<20} | {r['style']:<10} | {r['plan']:<18} | {r.get('batches', 1):>7} | "
+        memory = f"{r['peak_rss_mib']} (+{r['rss_growth_mib']})" if "peak_rss_mib" in r else "-"
+        same = "-" if r.get("same_text_as_first") is None else f"{r['same_text_as_first']}/{r['papers']}"
+        print(f"| {r['model']:<20} | {r['style']:<10} | {r['plan']:<24} | {r.get('batches', 1):>7} | "
               f"{r['papers_per_min']:>10} | {r['tok_s']:>6} | {r.get('prompt_padding_pct', '-'):>9} | "
-              f"{r.get('decode_waste_pct', '-'):>14} |")
+              f"{r.get('decode_waste_pct', '-'):>14} | {memory:>21} | {same:>9} |")
+    for style_name, why in report.get("continuous_skipped", {}).items():
+        print(f"{style_name}: continuous batching skipped ({why})")
     for style_name, table in report["plans"].items():
         print(f"{style_name} prompt padding of the day's plans (computed; batches, padding %): " + "; ".join(
             f"batch_size {r['batch_size']}: greedy fill {r['greedy'][0]}, {r['greedy'][1]}% / planner {r['planner'][0]}, "
@@ -327,7 +391,8 @@ def bench_random(args) -> dict:
     rows = []
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         prompts = [dataclasses.replace(day[i % len(day)], key=f"r{i}") for i in range(batch)]
-        cfg = GenerationConfig(batch_size=batch, token_budget=1 << 30, max_padding=1.0, progress=False)
+        cfg = GenerationConfig(batch_size=batch, token_budget=1 << 30, max_padding=1.0, progress=False,
+                               batching="static")
         generate(lm, prompts[:1], dataclasses.replace(cfg, max_new_tokens=2))  # warm-up
         timings = {}
         for steps in (1, args.decode_steps):
@@ -442,7 +507,7 @@ def run(lm, prompts: list[Prompt], config: GenerationConfig, naive: bool) -> dic
     with the same token counting, so only batching differs."""
     started = time.perf_counter()
     if naive:
-        one = GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=1, progress=False)
+        one = GenerationConfig(max_new_tokens=config.max_new_tokens, batch_size=1, progress=False, batching="static")
         gens = [generate(lm, [p], one)[0] for p in prompts]
     else:
         gens = generate(lm, prompts, config)
@@ -454,7 +519,7 @@ def run(lm, prompts: list[Prompt], config: GenerationConfig, naive: bool) -> dic
 def bench_synthetic(args) -> dict:
     prompts = make_prompts(args.n)
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                              token_budget=args.token_budget, progress=False)
+                              token_budget=args.token_budget, progress=False, batching="static")
     rows, report = [], {"workload": "synthetic", "n": args.n, "max_new_tokens": args.max_new_tokens,
                         "batch_size": args.batch_size, "token_budget": args.token_budget,
                         "auto_cpu_dtype": str(resolve_dtype("auto"))[6:]}
@@ -519,6 +584,7 @@ def main() -> int:
     day.add_argument("--zh-style", default="zh-digest")
     day.add_argument("--compare-padding", type=float, default=0.1,
                      help="also run at this max_padding (0 = no second run)")
+    day.add_argument("--no-continuous", action="store_true", help="skip the continuous batching run")
     day.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp even when it is importable")
     load = ap.add_argument_group("load")
     load.add_argument("--load-model", metavar="SPEC", help='measure a cold and a warm load of SPEC ("embedded" = default)')

@@ -131,6 +131,8 @@ def generate(
     max_new_tokens: Annotated[int | None, typer.Option(help="Tokens to generate per prompt (default: the preset's).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Max prompts per batch.")] = None,
     token_budget: Annotated[int | None, typer.Option(help="Max padded tokens per batch (rows × (prompt + new)).")] = None,
+    batching: Annotated[str | None, typer.Option(help="auto, static (padded length-sorted batches) or continuous "
+                                                     "(transformers' generate_batch); default: the preset's.")] = None,
     dtype: Annotated[str | None, typer.Option(help="auto, float32, bfloat16 or float16 (default: the preset's).")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Sample instead of greedy decoding.")] = False,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature (with --sample).")] = None,
@@ -146,17 +148,18 @@ def generate(
     import json
     import time
 
-    from summarizer.config import override
+    from summarizer.config import GenerationConfig, override
     from summarizer.engine import generate as run
     from summarizer.engine import load_model
     from summarizer.prompt import Prompt
 
     try:
+        GenerationConfig(batching=batching or "auto")  # a bad value is an error before the model loads
         started = time.perf_counter()
         lm = load_model(model, dtype=dtype or "auto", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
         loaded = time.perf_counter() - started
         config = override(lm.generation, max_new_tokens=max_new_tokens, batch_size=batch_size, token_budget=token_budget,
-                          do_sample=sample or None, temperature=temperature, top_p=top_p, seed=seed)
+                          batching=batching, do_sample=sample or None, temperature=temperature, top_p=top_p, seed=seed)
         items = [Prompt(key=f"prompt{i + 1}", system=system, user="{abstract}", abstract=text, target_lang=target_lang)
                  for i, text in enumerate(prompts)]
         started = time.perf_counter()
@@ -187,6 +190,8 @@ def digest(
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Max papers per batch (default: the preset's).")] = None,
     token_budget: Annotated[int | None, typer.Option(help="Max padded tokens per batch.")] = None,
+    batching: Annotated[str | None, typer.Option(help="auto, static (padded length-sorted batches) or continuous "
+                                                     "(transformers' generate_batch); default: the preset's.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Tokens per summary (default: the style's).")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model's own Python code.")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle-only weights (can run code).")] = False,
@@ -196,16 +201,19 @@ def digest(
     The last line printed is the digest's path. Rerunning reuses every validated summary unless --force.
     """
     from summarizer import archive
+    from summarizer.config import GenerationConfig
     from summarizer.digest import digest as run_digest
     from summarizer.digest import get_style
 
     try:
         archive.validate_day(date)
         get_style(style)
+        GenerationConfig(batching=batching or "auto")  # a bad value is an error before any I/O
         result = run_digest(
             date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
             load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
-            overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens},
+            overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
+                       "batching": batching},
         )
     except SummarizerError as exc:
         fail(exc)

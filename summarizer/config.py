@@ -16,6 +16,7 @@ from summarizer import SummarizerError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 KINDS = ("causal", "seq2seq")
+BATCHING = ("auto", "static", "continuous")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class GenerationConfig:
     # and ran 22-28% slower (two runs), as every batch decodes until its own longest reply. Lower it only where
     # prefill dominates.
     max_padding: float = 1.0
+    # "static": the length-sorted, padded batches above, through model.generate. "continuous": transformers'
+    # generate_batch (a paged KV cache of at most token_budget tokens, no padding, a stopped row's place taken at once);
+    # greedy causal models only: beams, a repetition penalty or a seq2seq model are an error, and sampled calls (a
+    # digest's retries) run static, as its scheduler makes seeded draws unrepeatable. "auto": the one measured faster
+    # on the model's device type (engine.AUTO_BATCHING): static on a CPU (make bench), static on a GPU until measured.
+    batching: str = "auto"
 
     def __post_init__(self):
         for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens"):
@@ -52,6 +59,9 @@ class GenerationConfig:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
         if not 0 <= self.max_padding <= 1:
             raise SummarizerError(f"Generation setting max_padding must be between 0 and 1, got {self.max_padding}.")
+        if self.batching not in BATCHING:
+            raise SummarizerError(f"Generation setting batching must be one of {', '.join(BATCHING)}, got "
+                                  f"{self.batching!r}.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class ModelPreset:
     # default GenerationConfig.repetition_penalty: the model card's own value (Qwen2.5 instruct models ship 1.1;
     # without it the 0.5B model looped one bullet until max_new_tokens in 4 of 10 zh-digest replies)
     repetition_penalty: float = 1.0
+    batching: str = "auto"  # default GenerationConfig.batching: "auto", "static" or "continuous"
     languages: tuple[str, ...] = ("en",)  # output languages the model writes well (ISO 639-1)
     source_lang: str | None = None  # seq2seq: the model's source language code (e.g. "eng_Latn")
     target_lang: str | None = None  # seq2seq: default target language code (e.g. "kor_Hang")
@@ -84,12 +95,15 @@ class ModelPreset:
             raise SummarizerError(f"Model preset {where}: kind {self.kind!r} is not one of {', '.join(KINDS)}.")
         if self.dtype not in DTYPES:
             raise SummarizerError(f"Model preset {where}: dtype {self.dtype!r} is not one of {', '.join(DTYPES)}.")
+        if self.batching not in BATCHING:
+            raise SummarizerError(f"Model preset {where}: batching {self.batching!r} is not one of "
+                                  f"{', '.join(BATCHING)}.")
 
     def generation_config(self, **overrides: Any) -> GenerationConfig:
         """This model's default GenerationConfig, with non-None overrides (e.g. CLI flags) applied."""
         base = GenerationConfig(
             max_new_tokens=self.max_new_tokens, batch_size=self.batch_size,
-            token_budget=self.token_budget, repetition_penalty=self.repetition_penalty,
+            token_budget=self.token_budget, repetition_penalty=self.repetition_penalty, batching=self.batching,
         )
         return override(base, **overrides)
 

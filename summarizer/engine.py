@@ -1,8 +1,6 @@
-"""Batched generation: Prompts → Generations in input order. The only place in the project that calls model.generate.
-
-Prompts are fitted to the context and to the abstract cap (only the abstract is cut), sorted by length into buckets
-bounded by batch_size, token_budget and max_padding, left-padded, and split across processes under `accelerate
-launch`. Loading lives in loading.py.
+"""Batched generation: Prompts → Generations in input order. The only place in the project that calls model.generate
+(static batches: sorted by length into buckets bounded by batch_size, token_budget and max_padding, left-padded) or
+model.generate_batch (continuous batching); prompts are fitted to the context first. Loading lives in loading.py.
 """
 
 from __future__ import annotations
@@ -21,8 +19,21 @@ from summarizer.config import GenerationConfig
 from summarizer.loading import LoadedModel, load_model
 from summarizer.prompt import Prompt
 
-__all__ = ["BatchRecord", "Generation", "LoadedModel", "TruncationWarning", "chat_text", "generate", "load_model",
-           "plan_batches", "recording"]
+__all__ = ["AUTO_BATCHING", "BatchRecord", "Generation", "LoadedModel", "TruncationWarning", "batching_mode",
+           "chat_text", "generate", "load_model", "plan_batches", "recording"]
+
+# What batching="auto" runs, by the type of device the model is on; decided by measurement (make bench, README "The
+# engine"). Any device type not listed runs static.
+AUTO_BATCHING = {
+    # The bench day (14 papers, en-bullets, embedded model, fp32, 2-core CPU): static 12.1 vs continuous 9.7
+    # papers/min in one make bench run, 11.5 vs 8.0 in fresh processes, with identical texts. On a CPU transformers'
+    # paged attention is sdpa over all running rows packed into one sequence with a block-diagonal mask, so a decode
+    # step's attention grows with the square of the rows; that costs more than the stopped rows' slots it saves.
+    "cpu": "static",
+    # Not measured (no GPU here). With flash-attn installed its varlen kernels avoid the packed mask, so continuous
+    # may well win there, but auto keeps the measured path until `make bench` on a GPU shows otherwise.
+    "cuda": "static",
+}
 
 
 class TruncationWarning(UserWarning):
@@ -88,12 +99,15 @@ def plan_batches(lengths: list[int], config: GenerationConfig) -> list[list[int]
 
 @dataclass(frozen=True)
 class BatchRecord:
-    """One model.generate call, for the benchmark's waste figures (see `recording`)."""
+    """One model.generate or model.generate_batch call, for the benchmark's waste figures (see `recording`)."""
 
-    prompt_tokens: tuple[int, ...]  # each row's prompt length; the batch is padded to the longest
+    prompt_tokens: tuple[int, ...]  # each row's prompt length; a static batch is padded to the longest
     completion_tokens: tuple[int, ...]  # each row's tokens up to and including its stop (as in Generation)
-    steps: int  # decode steps run: every row holds a slot in each, stopped or not
+    steps: int  # decode steps run: in a static batch every row holds a slot in each, stopped or not
     seconds: float  # wall time of the call
+    # Continuous batching (one generate_batch call): the tokens each row decoded, no padding; past a stop string or
+    # line limit too, as generate_batch cannot stop there. None = a static batch.
+    decoded: tuple[int, ...] | None = None
 
 
 _recorders: list[list[BatchRecord]] = []
@@ -237,57 +251,140 @@ def _eos_ids(lm: LoadedModel) -> set[int]:
     return ids
 
 
+def batching_mode(lm: LoadedModel, config: GenerationConfig) -> str:
+    """"static" or "continuous": how generate() runs `config` on this model. Continuous batching cannot do beams, a
+    repetition penalty (generate_batch drops that logits processor) or a seq2seq model: asked for by name with one of
+    them it is an error, and "auto" runs them static."""
+    mode = AUTO_BATCHING.get(lm.device.type, "static") if config.batching == "auto" else config.batching
+    if mode == "static":
+        return mode
+    unsupported = [what for what, used in (("a seq2seq model", lm.kind != "causal"),
+                                           (f"num_beams {config.num_beams}", config.num_beams > 1),
+                                           (f"repetition_penalty {config.repetition_penalty:g}",
+                                            config.repetition_penalty != 1.0)) if used]
+    if unsupported and config.batching == "continuous":
+        raise SummarizerError(f"Continuous batching cannot run {' or '.join(unsupported)}; set batching to static "
+                              f"or auto.")
+    # Sampled calls (a digest's retries) run static: generate_batch's scheduler thread takes requests as they arrive,
+    # so which rows share a step, and with it the random draws, change from run to run, and a seeded retry must repeat.
+    return "static" if unsupported or config.do_sample else "continuous"
+
+
+def _stop_index(tokenizer, row: list[int], eos: set[int], config: GenerationConfig) -> int | None:
+    """Index of the token a generated row stopped at: its first EOS, the token that wrote its max_lines-th line break,
+    or the first token whose text completes a stop string; None when it ran to max_new_tokens without one."""
+    stop, lines = None, 0
+    newline = _newline_ids(tokenizer) if config.max_lines else frozenset()
+    for k, token in enumerate(row):
+        lines += token in newline
+        if token in eos or (config.max_lines and lines >= config.max_lines):
+            stop = k
+            break
+    end = len(row) if stop is None else stop + 1
+
+    def has_stop_string(n: int) -> bool:
+        text = tokenizer.decode(row[:n], skip_special_tokens=True)
+        return any(s in text for s in config.stop_strings)
+
+    if config.stop_strings and has_stop_string(end):
+        lo, hi = 1, end  # the shortest prefix that holds one: once a prefix holds it, every longer one does
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if has_stop_string(mid) else (mid + 1, hi)
+        stop = lo - 1
+    return stop
+
+
+def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None) -> list[list[int]]:
+    """One padded batch through model.generate: each row's new tokens, padded to the batch's longest."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    causal = lm.kind == "causal"
+    # Causal rows are padded on the left (generation continues at the right end); the mask comes from the rows'
+    # lengths, never from token values (pad == eos for SmolLM2 and Qwen).
+    padded = lm.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt",
+                              padding_side="left" if causal else "right")
+    ids, mask = padded["input_ids"], padded["attention_mask"]
+    with torch.inference_mode():
+        out = lm.model.generate(
+            input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+            generation_config=_hf_generation_config(lm, config, forced),
+            **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
+            **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
+               if config.max_lines else {}),
+        )
+    return (out[:, ids.shape[1]:] if causal else out[:, 1:]).tolist()  # seq2seq: drop the decoder start token
+
+
+def _continuous(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, progress: bool) -> list[list[int]]:
+    """All rows through transformers' continuous batching (generate_batch: a paged KV cache, its own scheduler, a
+    stopped row's place taken by the next at once, no padding): each row's generated tokens, its EOS included.
+    generate_batch takes no stopping criteria, so a stop string or line limit is applied afterwards (_stop_index): the
+    row decodes on to its EOS or max_new_tokens and the tokens after the stop are dropped."""
+    from transformers import ContinuousBatchingConfig
+
+    page = ContinuousBatchingConfig.page_size
+    pages = [-(-(len(r) + config.max_new_tokens) // page) for r in rows]
+    cb = ContinuousBatchingConfig(
+        # The KV cache holds the call's whole work or token_budget tokens, whichever is less (at least the longest
+        # row): left unset, it is sized to 60% of free RAM on a CPU (90% of a GPU's free memory) and zero-filled.
+        num_blocks=max(max(pages), min(sum(pages), config.token_budget // page)),
+        max_requests_per_batch=config.batch_size,
+        # Tokens per forward pass (prompts are prefilled in chunks of it). It also sizes the attention mask sdpa needs,
+        # 1024 × (cache + 1024) floats: 54 MB at a 12288-token cache. On the bench day cut to 40 new tokens (prefill
+        # heavy), 256, 1024 and 4096 took 40, 37 and 44 s: within the busy CPU's noise.
+        max_batch_tokens=1024,
+    )
+    out = lm.model.generate_batch(rows, generation_config=_hf_generation_config(lm, config, None),
+                                  continuous_batching_config=cb, progress_bar=progress)
+    results = list(out.values())  # in input order: generate_batch reorders by request id
+    failed = [r.error for r in results if r.error is not None]
+    if len(results) != len(rows) or failed:
+        raise SummarizerError(f"Continuous batching returned {len(results) - len(failed)} of {len(rows)} replies "
+                              f"({failed[0] if failed else 'the rest were lost'}); set batching to static.")
+    return [list(r.generated_tokens) for r in results]
+
+
 def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], config: GenerationConfig,
                on_result: Callable[[int, Generation], None] | None, show: bool) -> dict[int, Generation]:
     import torch
     from tqdm.auto import tqdm
-    from transformers import StoppingCriteriaList
 
     fitted = {i: _fit(lm, prompts[i], config) for i in indices}  # every error before any generation
-    groups: dict[tuple, list[int]] = {}  # seq2seq: one (source, target) pair per batch
-    for i in indices:
-        src, tgt, _, forced = _lang_setup(lm, prompts[i])
-        groups.setdefault((src, tgt, forced), []).append(i)
-    plan = [
-        (forced, [members[j] for j in batch])
-        for (_, _, forced), members in groups.items()
-        for batch in plan_batches([len(fitted[i][0]) for i in members], config)
-    ]
+    mode = batching_mode(lm, config)
+    if mode == "continuous":
+        # One call for every prompt; it returns when all are done, so on_result runs for them all at its end.
+        plan = [(None, indices)]
+    else:
+        groups: dict[tuple, list[int]] = {}  # seq2seq: one (source, target) pair per batch
+        for i in indices:
+            src, tgt, _, forced = _lang_setup(lm, prompts[i])
+            groups.setdefault((src, tgt, forced), []).append(i)
+        plan = [
+            (forced, [members[j] for j in batch])
+            for (_, _, forced), members in groups.items()
+            for batch in plan_batches([len(fitted[i][0]) for i in members], config)
+        ]
     eos, causal = _eos_ids(lm), lm.kind == "causal"
     if config.stop_strings or config.max_lines:  # a row stopped early is padded to the batch's end: padding ends it
         eos = eos | {lm.tokenizer.pad_token_id}
     if config.do_sample:
         torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
-    bar = tqdm(total=len(indices), unit="paper", desc="generate",
-               disable=not (show and config.progress and sys.stderr.isatty()))
+    progress = show and config.progress and sys.stderr.isatty()
+    bar = tqdm(total=len(indices), unit="paper", desc="generate", disable=not progress or mode == "continuous")
     made, started = 0, time.perf_counter()
     for forced, batch in plan:
         t0 = time.perf_counter()
-        # Causal rows are padded on the left (generation continues at the right end); the mask comes from the
-        # rows' lengths, never from token values (pad == eos for SmolLM2 and Qwen).
-        padded = lm.tokenizer.pad({"input_ids": [fitted[i][0] for i in batch]}, padding=True, return_tensors="pt",
-                                  padding_side="left" if causal else "right")
-        ids, mask = padded["input_ids"], padded["attention_mask"]
-        with torch.inference_mode():
-            out = lm.model.generate(
-                input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                generation_config=_hf_generation_config(lm, config, forced),
-                **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
-                **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
-                   if config.max_lines else {}),
-            )
+        rows = [fitted[i][0] for i in batch]
+        new = _continuous(lm, rows, config, progress) if mode == "continuous" else _static(lm, rows, config, forced)
         elapsed = time.perf_counter() - t0
         seconds = elapsed / len(batch)
-        new = out[:, ids.shape[1]:] if causal else out[:, 1:]  # seq2seq: drop the decoder start token
         counts: list[int] = []
-        for r, i in enumerate(batch):
-            row = new[r].tolist()
-            stop = next((k for k, t in enumerate(row) if t in eos), None)
+        for row, i in zip(new, batch, strict=True):
+            stop = _stop_index(lm.tokenizer, row, eos, config)
             text = lm.tokenizer.decode(row if stop is None else row[:stop + 1], skip_special_tokens=True)
-            if stop is None and (any(text.endswith(s) for s in config.stop_strings) or (
-                    config.max_lines and sum(t in _newline_ids(lm.tokenizer) for t in row) >= config.max_lines)):
-                stop = len(row) - 1  # it stopped on a stop string or its line limit exactly at the last slot
             n = len(row) if stop is None else stop + 1
             gen = Generation(
                 key=prompts[i].key,
@@ -301,8 +398,9 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
             if on_result is not None:
                 on_result(i, gen)
         for log in _recorders:
-            log.append(BatchRecord(prompt_tokens=tuple(len(fitted[i][0]) for i in batch),
-                                   completion_tokens=tuple(counts), steps=new.shape[1], seconds=elapsed))
+            log.append(BatchRecord(prompt_tokens=tuple(len(r) for r in rows), completion_tokens=tuple(counts),
+                                   steps=max(map(len, new)), seconds=elapsed,
+                                   decoded=tuple(map(len, new)) if mode == "continuous" else None))
         bar.update(len(batch))
         bar.set_postfix(tok_s=f"{made / (time.perf_counter() - started):.1f}")
     bar.close()

@@ -99,3 +99,32 @@ def test_planner_never_pads_more_than_the_old_greedy_fill(bench, seed):
     greedy = bench.plan_padding(lengths, bench.greedy_plan(lengths, cfg))
     ours = bench.plan_padding(lengths, bench.plan_batches(lengths, cfg))
     assert ours[0] <= greedy[0] and (ours[0] < greedy[0] or ours[1] <= greedy[1])
+
+
+def test_continuous_batching_wastes_only_what_it_decoded_past_a_stop(bench):
+    record = BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=50, seconds=1.0, decoded=(30, 40))
+    # no padding; 70 tokens decoded, of which 20 after row 0's line limit (generate_batch cannot stop there)
+    assert bench.waste([record]) == {"batches": 1, "prompt_padding_pct": 0.0, "decode_waste_pct": 28.6}
+
+
+def test_the_day_runs_static_then_continuous_where_the_settings_allow_it(bench, tiny_model_dir):
+    from summarizer.engine import load_model
+
+    lm = load_model(str(tiny_model_dir), dtype="float32")
+    runs, skipped = bench.batching_runs(lm, GenerationConfig(), 0.1, continuous=True)
+    assert [(label, c.batching, c.max_padding) for label, c in runs] == [
+        ("static, max_padding 1", "static", 1.0), ("static, max_padding 0.1", "static", 0.1),
+        ("continuous", "continuous", 1.0)] and skipped is None
+    runs, skipped = bench.batching_runs(lm, GenerationConfig(repetition_penalty=1.1), 0, continuous=True)
+    assert [label for label, _ in runs] == ["static, max_padding 1"]
+    assert skipped.startswith("Continuous batching cannot run repetition_penalty 1.1")
+    assert bench.batching_runs(lm, GenerationConfig(), 0, continuous=False)[1] == "--no-continuous"
+
+
+def test_peak_rss_sees_memory_taken_inside_the_block(bench):
+    if not Path("/proc/self/statm").exists():
+        pytest.skip("no /proc here")
+    with bench.peak_rss() as memory:
+        block = bytearray(64 << 20)
+        block[::4096] = b"x" * len(range(0, 64 << 20, 4096))  # touch every page: calloc'd pages are not resident yet
+    assert memory["rss_growth_mib"] >= 48 and memory["peak_rss_mib"] >= memory["rss_growth_mib"]
