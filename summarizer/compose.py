@@ -1,4 +1,5 @@
-"""Writing replies: one engine pass for single-field styles, section by section for styles with markers.
+"""Writing replies: one engine pass for single-field styles, section by section for styles with markers, a
+translation a few sentences at a time.
 
 A 0.5B model loses a four-section layout (it looped in HIGHLIGHTS until max_new_tokens and never wrote KEYWORDS or
 SCORES). Written one section per batched round, with the marker already in the reply and the other markers as stop
@@ -13,9 +14,9 @@ from collections.abc import Callable
 from summarizer import engine
 from summarizer.config import GenerationConfig
 from summarizer.engine import Generation, LoadedModel
-from summarizer.prompt import Prompt
+from summarizer.prompt import OutputFormatError, Prompt, parse_output
 from summarizer.styles import SCORE_LABELS, Field, Style
-from summarizer.validate import SENTENCE_END
+from summarizer.validate import SENTENCE, SENTENCE_END
 
 # Tokens a section may take: a paragraph; or per item of a list (one sentence), keyword, or score line (3 of them).
 SECTION_TOKENS = {"text": 200, "list": 50, "keywords": 25, "scores": 70}
@@ -64,6 +65,62 @@ def _last_sentence(text: str, start: int) -> str:
     return text[:ends[-1]] if ends else text
 
 
+# Words of the abstract translated in one piece (whole sentences; a longer sentence is a piece alone). Given a whole
+# 150-250-word abstract, the 0.5B model stopped after its first sentences or skipped some: 4 of 10 zh-translate and
+# 2-3 of 10 ko-translate replies lost numbers or the last sentences (coverage) on 2025-10-26 and 2026-03-24.
+PIECE_WORDS = 70
+
+
+def pieces(abstract: str, words: int = PIECE_WORDS) -> list[str]:
+    """The abstract cut at sentence ends into runs of at most `words` words (never mid-sentence)."""
+    out: list[str] = []
+    for sentence in (s.strip() for s in SENTENCE.findall(abstract)):
+        if not sentence:
+            continue
+        if out and len(out[-1].split()) + len(sentence.split()) <= words:
+            out[-1] = f"{out[-1]} {sentence}"
+        else:
+            out.append(sentence)
+    return out or [abstract]
+
+
+def _translation(style: Style, text: str) -> str:
+    try:
+        return parse_output(style, text)["translation"]
+    except OutputFormatError:  # nothing left: the empty piece fails the coverage rule of the joined reply
+        return ""
+
+
+def _joined(key: str, parts: list[Generation], sep: str) -> Generation:
+    """One paper's Generation from the Generations of its pieces, in order."""
+    return Generation(
+        key=key, text=sep.join(g.text.strip() for g in parts), prompt_tokens=sum(g.prompt_tokens for g in parts),
+        completion_tokens=sum(g.completion_tokens for g in parts), seconds=sum(g.seconds for g in parts),
+        truncated=any(g.truncated for g in parts), finished=all(g.finished for g in parts),
+    )
+
+
+def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
+              on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
+    """Every abstract cut into pieces (see PIECE_WORDS), all pieces of all papers through one engine call (so they
+    batch by length), each paper's translation their replies joined in order."""
+    cut = [pieces(p.abstract) for p in prompts]
+    flat = [dataclasses.replace(p, abstract=piece) for p, parts in zip(prompts, cut, strict=True) for piece in parts]
+    # A piece is at most a third or so of an abstract: half the whole allowance leaves room to spare, and bounds what
+    # a looping row costs its batch.
+    gens = engine.generate(lm, flat, dataclasses.replace(config, max_new_tokens=config.max_new_tokens // 2))
+    # Each piece's own lead-in ("번역:", "译文：") goes, as parse_output strips it from a whole reply.
+    gens = [dataclasses.replace(g, text=_translation(style, g.text)) for g in gens]
+    sep = "" if style.language == "zh" else " "  # Chinese sentences end in "。" and join without a space
+    out, k = [], 0
+    for i, (prompt, parts) in enumerate(zip(prompts, cut, strict=True)):
+        out.append(_joined(prompt.key, gens[k:k + len(parts)], sep))
+        k += len(parts)
+        if on_result is not None:
+            on_result(i, out[-1])
+    return out
+
+
 def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
           on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
     """One Generation per prompt, in input order; `on_result` runs as each group of papers is finished.
@@ -71,6 +128,8 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
     Section by section: papers go in groups of config.batch_size (sorted by prompt length, so that each round's
     batch pads little); each group runs one engine.generate round per section, every round's prefill being the reply
     so far plus the next section's start. The Generation sums the rounds' tokens and seconds."""
+    if style.kind == "translate":
+        return translate(lm, style, prompts, config, on_result)
     if not sectioned(style, lm):
         lines = section_lines(style.fields[0]) if len(style.fields) == 1 else 0
         return engine.generate(lm, prompts, dataclasses.replace(config, max_lines=lines), on_result=on_result)
