@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from summarizer import SummarizerError, archive, compose
 from summarizer import digest as pipeline
 from summarizer.cli import app
-from summarizer.engine import Generation, LoadedModel
 from summarizer.config import GenerationConfig
+from summarizer.engine import Generation, LoadedModel
 from summarizer.papers import Paper
 from summarizer.prompt import build_prompt, format_output
 from summarizer.styles import STYLES
