@@ -224,6 +224,9 @@ def bench_day(args) -> dict:
             report.setdefault("continuous_skipped", {})[style_name] = skipped
         for cfg in {cfg.batching: cfg for _, cfg in plans}.values():  # warm-up (kernel init), once per batching
             generate(lm, prompts[:2], dataclasses.replace(cfg, max_new_tokens=4))
+        if not args.no_naive and style_name == args.style:
+            # The naive loop: the same engine one prompt at a time (batch_size 1, nothing padded, no stopped rows).
+            plans.append(("one at a time (naive loop)", dataclasses.replace(plans[0][1], batch_size=1)))
         first = None
         for label, cfg in plans:
             res = run_style(lm, style_name, prompts, cfg)
@@ -235,6 +238,8 @@ def bench_day(args) -> dict:
                        words=[min(words), max(words)], same_text_as_first=same)
             rows.append(res)
             print(f"[{name} {style_name} {label}] {res}", file=sys.stderr, flush=True)
+            if label.startswith("one at a time"):
+                report["engine_over_naive_papers_per_min"] = round(rows[0]["papers_per_min"] / res["papers_per_min"], 2)
         gguf = lm.provenance.get("gguf_file")
         if gguf and not args.no_llama_cpp and style_name == args.style:
             ref = run_llama_cpp(Path(gguf), lm, prompts, config.max_new_tokens, args.threads)
@@ -263,6 +268,8 @@ def bench_day(args) -> dict:
             f"batch_size {r['batch_size']}: greedy fill {r['greedy'][0]}, {r['greedy'][1]}% / planner {r['planner'][0]}, "
             f"{r['planner'][1]}% / planner at max_padding 0.1 {r['planner_0.1'][0]}, {r['planner_0.1'][1]}%"
             for r in table))
+    if "engine_over_naive_papers_per_min" in report:
+        print(f"engine ({rows[0]['plan']}) / naive loop papers per minute: {report['engine_over_naive_papers_per_min']}×")
     if isinstance(report.get("llama_cpp"), str):
         print(f"llama.cpp: {report['llama_cpp']}")
     elif "engine_over_llama_cpp_tok_s" in report:
@@ -586,6 +593,8 @@ def main() -> int:
                      help="also run at this max_padding (0 = no second run)")
     day.add_argument("--no-continuous", action="store_true", help="skip the continuous batching run")
     day.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp even when it is importable")
+    day.add_argument("--no-naive", action="store_true", help="skip the one-prompt-at-a-time loop (also: synthetic)")
+    day.add_argument("--no-load", action="store_true", help="skip the cold and warm load of the day's model")
     load = ap.add_argument_group("load")
     load.add_argument("--load-model", metavar="SPEC", help='measure a cold and a warm load of SPEC ("embedded" = default)')
     rnd = ap.add_argument_group("random weights")
@@ -599,7 +608,6 @@ def main() -> int:
     syn.add_argument("--batch-size", type=int, default=16)
     syn.add_argument("--token-budget", type=int, default=16384)
     syn.add_argument("--dtypes", default="float32,bfloat16", help="comma-separated dtypes to compare")
-    syn.add_argument("--no-naive", action="store_true", help="skip the slow one-at-a-time loop")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -614,6 +622,9 @@ def main() -> int:
         report = bench_synthetic(args)
     else:
         report = bench_day(args)
+        if not args.no_load:  # the day's model loaded cold (its GGUF converted into an empty cache) and warm
+            args.load_model = args.model or "embedded"
+            report["load"] = bench_load(args)
     report.update(threads=torch.get_num_threads(), loadavg=round(load_avg, 1), import_s=round(IMPORT_SECONDS, 1),
                   peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     print(json.dumps(report, ensure_ascii=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import types
 from pathlib import Path
@@ -128,3 +129,24 @@ def test_peak_rss_sees_memory_taken_inside_the_block(bench):
         block = bytearray(64 << 20)
         block[::4096] = b"x" * len(range(0, 64 << 20, 4096))  # touch every page: calloc'd pages are not resident yet
     assert memory["rss_growth_mib"] >= 48 and memory["peak_rss_mib"] >= memory["rss_growth_mib"]
+
+
+@pytest.mark.slow  # two fresh processes load a model, and two generation runs: a minute or more on 2 cores
+def test_one_make_bench_run_reports_the_day_the_naive_ratio_and_the_load(bench, tiny_long_context_dir, monkeypatch,
+                                                                         capsys):
+    """#11: one run prints papers/min with padding and decode waste, the engine over the naive loop, the llama.cpp
+    line, and a cold and a warm load with peak RSS and cache size."""
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--model", str(tiny_long_context_dir), "--limit", "2",
+                                      "--no-continuous", "--compare-padding", "0", "--threads", "1"])
+    assert bench.main() == 0
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    plans = [r["plan"] for r in report["runs"]]
+    assert plans == ["static, max_padding 1", "one at a time (naive loop)"]
+    assert report["runs"][1]["batches"] == 2 and report["runs"][1]["prompt_padding_pct"] == 0.0
+    assert report["engine_over_naive_papers_per_min"] > 0 and "naive loop papers per minute" in out
+    assert {"decode_waste_pct", "prompt_padding_pct", "papers_per_min"} <= set(report["runs"][0])
+    load = report["load"]
+    assert load["model"] == str(tiny_long_context_dir) and load["cold"]["load_s"] > 0 and load["warm"]["peak_rss_kib"] > 0
+    assert "cache on disk" in out and "Loading" in out
