@@ -92,6 +92,17 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def dir_sha256(path: Path) -> str:
+    """One sha256 over a local model folder's weight files (each file's name and sha256, in name order): a model
+    saved under models/<name>/ (a fine-tuned one) is named in provenance by its weights, as a GGUF is by its file."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(path).iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file()):
+        h.update(f"{f.name} {file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
 def embedded_gguf() -> Path:
     spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or not spec.origin:
@@ -618,6 +629,8 @@ def _load_target(target: str | None, *, gguf_file: str | None, revision: str | N
         allow_pickle = False  # our own cache is safetensors
     else:
         weights_dir, stored_dtype = local.resolve(), None
+        if prov["revision"] is None and weights_dir.is_dir():  # a local folder: no Hub commit names its weights
+            prov["sha256"] = dir_sha256(weights_dir)
     model, tokenizer, kind = _load_dir(weights_dir, kind=kind, dtype=torch_dtype, trust=trust, allow_pickle=allow_pickle,
                                        stored_dtype=stored_dtype)
     model.eval()

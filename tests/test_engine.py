@@ -337,6 +337,20 @@ def test_provenance_fields(tiny, tiny_model_dir):
     assert tiny.preset is None and tiny.generation == GenerationConfig()
 
 
+def test_a_local_model_folder_is_named_by_its_weights(tiny, tiny_model_dir, tmp_path):
+    """A fine-tuned model under models/<name>/ has no Hub revision: provenance names it by a hash of its weights."""
+    import shutil
+
+    prov = tiny.provenance
+    assert prov["revision"] is None and len(prov["sha256"]) == 64
+    assert prov["sha256"] == loading.dir_sha256(tiny_model_dir)  # the same weights, the same name
+    copy = shutil.copytree(tiny_model_dir, tmp_path / "copy")
+    assert loading.dir_sha256(copy) == prov["sha256"]
+    weights = next(copy.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b" ")  # one byte of the weights changed
+    assert loading.dir_sha256(copy) != prov["sha256"]
+
+
 def test_auto_dtype_on_cpu_follows_bf16_support(monkeypatch):
     import torch
 
