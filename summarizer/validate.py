@@ -242,13 +242,14 @@ SUMMARY_WORDS = set(
 )
 
 
+LATIN_TERM = re.compile(r"[a-z][a-z0-9]*")  # a lower-cased Latin term as grounding compares it ("gpt4", "llms")
 ACRONYM_MAX = 5  # words an acronym may stand for ("grouped query attention" = gqa, "vision language action" = vla)
 
 
 def _source_words(paper: Paper) -> tuple[set[str], set[str]]:
     """(lower-case Latin words and the acronyms of their runs, their 5-letter stems) of the title and abstract: a
     summary may write "LLM" or "GQA" where the abstract spells "large language models" or "grouped-query attention"."""
-    tokens = re.findall(r"[a-z][a-z0-9]*", f"{paper.title} {paper.abstract}".lower())
+    tokens = LATIN_TERM.findall(f"{paper.title} {paper.abstract}".lower())
     words = set(tokens)
     acronyms = {"".join(t[0] for t in tokens[i:i + n]) for n in range(2, ACRONYM_MAX + 1)
                 for i in range(len(tokens) - n + 1)}
@@ -281,7 +282,7 @@ def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
             return []
         what = "content words"
     else:
-        found = [w for w in re.findall(r"[a-z][a-z0-9]*", text) if w not in SUMMARY_WORDS and len(w) >= 2]
+        found = [w for w in LATIN_TERM.findall(text) if w not in SUMMARY_WORDS and len(w) >= 2]
         if len(found) < LATIN_MIN_WORDS:
             return []
         what = "English terms"
@@ -350,8 +351,6 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         return [Problem("copy", f"Write keywords of this paper: \"{stray[0]}\" is the prompt example's keyword.")]
     return []
 
-
-LATIN_TERM = re.compile(r"[a-z][a-z0-9]*")
 
 
 def _keyword_en(item) -> str:
@@ -505,7 +504,7 @@ def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
                 m = KEYWORD.match(k)
                 if not m:
                     return 2
-                en = re.findall(r"[a-z][a-z0-9]*", m.group("en").lower())
+                en = LATIN_TERM.findall(m.group("en").lower())
                 return 0 if en and all(_grounded(w, words, stems) for w in en) else 1
             keep = set(sorted(range(len(unique)), key=lambda i: (rank(unique[i]), i))[: f.max_items])
             unique = [k for i, k in enumerate(unique) if i in keep]
