@@ -9,8 +9,10 @@ import contextlib
 import copy
 import functools
 import sys
+import os
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -295,21 +297,62 @@ def _stop_index(tokenizer, row: list[int], eos: set[int], config: GenerationConf
     return stop
 
 
+# Fewest tokens a batch's rows must share before they are prefilled once (a shorter shared run, the chat template's
+# first line, saves less than the cache copy costs).
+PREFIX_MIN = 64
+# model -> (prefix tokens, their KV cache for one row): the last shared prefix, reused while rows start with it. Weak,
+# so the entry goes with its model (a new model at the old one's address must never see its cache).
+_PREFIXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
+    """(a KV cache for this batch holding the prefix all `rows` share, the prefix's length), or (None, 0) when there
+    is none worth it. Each row keeps at least its last token out of the cache, for generate to feed."""
+    import torch
+    from transformers import DynamicCache
+
+    if not config.prefix_cache or config.num_beams > 1:  # beams would have to copy the cache per beam
+        return None, 0
+    room = min(map(len, rows)) - 1
+    prefix, cache = _PREFIXES.get(lm.model, ((), None))
+    if not prefix or len(prefix) > room or any(tuple(r[:len(prefix)]) != prefix for r in rows):
+        prefix = tuple(os.path.commonprefix(rows)[:room])
+        if len(rows) < 2 or len(prefix) < PREFIX_MIN:  # one row alone: what later calls share is not known yet
+            return None, 0
+        cache = DynamicCache(config=lm.model.config)
+        with torch.inference_mode():
+            lm.model(input_ids=torch.tensor([prefix], device=lm.device), past_key_values=cache, use_cache=True)
+        _PREFIXES[lm.model] = (prefix, cache)
+    batch = copy.deepcopy(cache)  # generate appends to it
+    batch.batch_repeat_interleave(len(rows))
+    return batch, len(prefix)
+
+
 def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None) -> list[list[int]]:
     """One padded batch through model.generate: each row's new tokens, padded to the batch's longest."""
     import torch
     from transformers import StoppingCriteriaList
 
     causal = lm.kind == "causal"
-    # Causal rows are padded on the left (generation continues at the right end); the mask comes from the rows'
-    # lengths, never from token values (pad == eos for SmolLM2 and Qwen).
-    padded = lm.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt",
-                              padding_side="left" if causal else "right")
-    ids, mask = padded["input_ids"], padded["attention_mask"]
+    cache, shared = _prefix_cache(lm, rows, config) if causal else (None, 0)
+    pad = lm.tokenizer.pad_token_id
+    if cache is not None:
+        # [shared prefix][padding][the row's rest]: the padding sits after the cached prefix and is masked out, and
+        # generate numbers positions by the mask, so each row sees exactly its own tokens in order.
+        width = max(map(len, rows))
+        ids = torch.tensor([r[:shared] + [pad] * (width - len(r)) + r[shared:] for r in rows])
+        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * (len(r) - shared) for r in rows])
+    else:
+        # Causal rows are padded on the left (generation continues at the right end); the mask comes from the rows'
+        # lengths, never from token values (pad == eos for SmolLM2 and Qwen).
+        padded = lm.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt",
+                                  padding_side="left" if causal else "right")
+        ids, mask = padded["input_ids"], padded["attention_mask"]
     with torch.inference_mode():
         out = lm.model.generate(
             input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
             generation_config=_hf_generation_config(lm, config, forced),
+            **({"past_key_values": cache} if cache is not None else {}),
             **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
             **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
                if config.max_lines else {}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import random
@@ -193,6 +194,33 @@ def test_batch_of_one_equals_batch_of_n_under_greedy(tiny):
     assert [(g.text, g.completion_tokens, g.finished) for g in one] == [
         (g.text, g.completion_tokens, g.finished) for g in many
     ]
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_a_shared_prefix_is_prefilled_once_and_the_replies_do_not_change(tiny, sampled):
+    """Rows that start alike (system prompt, example turn) share one prefill, kept for later calls that start with it
+    too; every reply is the one the row would get with its whole prompt prefilled."""
+    from summarizer import engine
+
+    system = "You summarize research abstracts. " * 4  # > PREFIX_MIN tokens of the byte tokenizer, shared by all
+    prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(5, seed=4))]
+    cfg = GenerationConfig(max_new_tokens=16, do_sample=sampled, temperature=1.5, seed=3)
+    plain = generate(tiny, prompts, dataclasses.replace(cfg, prefix_cache=False))
+    engine._PREFIXES.pop(tiny.model, None)
+    cached = generate(tiny, prompts, cfg)
+    assert [(g.text, g.completion_tokens) for g in cached] == [(g.text, g.completion_tokens) for g in plain]
+    prefix, kept = engine._PREFIXES[tiny.model]
+    rows = [engine._fit(tiny, p, cfg)[0] for p in prompts]
+    assert len(prefix) >= engine.PREFIX_MIN and all(tuple(r[:len(prefix)]) == prefix for r in rows)
+    assert len({r[len(prefix)] for r in rows}) > 1  # and it is all they share
+    one = generate(tiny, prompts[:1], cfg)  # one row alone reuses it (and the kept cache is not grown by generate)
+    assert one[0].text == generate(tiny, prompts[:1], dataclasses.replace(cfg, prefix_cache=False))[0].text
+    assert engine._PREFIXES[tiny.model][1] is kept
+    assert kept.get_seq_length() == len(prefix)
+    other = [dataclasses.replace(p, system="Another system prompt, " * 4) for p in prompts[:2]]
+    assert [g.text for g in generate(tiny, other, cfg)] == [
+        g.text for g in generate(tiny, other, dataclasses.replace(cfg, prefix_cache=False))]
+    assert engine._PREFIXES[tiny.model][0] != prefix  # rows that do not start with it get their own
 
 
 def test_stop_strings_end_a_row_where_they_occur_and_the_rest_of_the_batch_goes_on(tiny):
