@@ -272,7 +272,8 @@ def test_completion_count_stops_at_first_eos_even_though_pad_is_eos(tiny, monkey
         return torch.cat([input_ids, torch.tensor(rows[: input_ids.shape[0]])], dim=1)
 
     monkeypatch.setattr(tiny.model, "generate", fake_generate)
-    gens = generate(tiny, [prompt("long", "a b c d e f g"), prompt("short", "a")], GenerationConfig(max_new_tokens=5))
+    gens = generate(tiny, [prompt("long", "a b c d e f g"), prompt("short", "a")],
+                    GenerationConfig(max_new_tokens=5, prefix_cache=False))  # the plain left-padded layout
     assert (gens[0].text, gens[0].completion_tokens, gens[0].finished) == ("xx", 3, True)
     assert (gens[1].text, gens[1].completion_tokens, gens[1].finished) == ("xxxxx", 5, False)
 
