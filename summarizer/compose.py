@@ -174,7 +174,8 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
             # the whole reply on one line); the stop string itself is cut off.
             stops = tuple(f"{sep}{f.marker}:" for f in fields if f is not field for sep in ("\n", " "))
             cfg = dataclasses.replace(config, max_new_tokens=section_tokens(field), stop_strings=stops,
-                                      max_lines=section_lines(field), progress=False)
+                                      max_lines=section_lines(field), progress=False,
+                                      no_repeat_ngram_size=style.no_repeat_ngram or config.no_repeat_ngram_size)
             starts = {i: (replies[i] + "\n" if replies[i] else "") + section_start(field) for i in group}
             gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in group], cfg)
             for i, gen in zip(group, gens, strict=True):

@@ -27,6 +27,10 @@ class GenerationConfig:
     top_p: float = 0.9  # sampling only: nucleus mass
     top_k: int = 50  # sampling only: 0 disables
     repetition_penalty: float = 1.0  # 1.0 = off; >1 discourages loops in small models
+    # 0 = off; else no run of this many tokens is written twice, counting the prompt (transformers'
+    # no_repeat_ngram_size; a causal model's input is prompt + reply). Styles set it for their section rounds (see
+    # Style.no_repeat_ngram); a value here applies to every call.
+    no_repeat_ngram_size: int = 0
     num_beams: int = 1  # 1 = greedy/sampling; beams cost memory like extra rows in a batch
     seed: int = 0  # torch seed set once per generate() call (sampling reproducibility)
     batch_size: int = 16  # max sequences per batch

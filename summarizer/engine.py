@@ -208,6 +208,7 @@ def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos:
     gc.update(
         max_new_tokens=config.max_new_tokens, max_length=None, do_sample=config.do_sample,
         num_beams=config.num_beams, repetition_penalty=config.repetition_penalty,
+        no_repeat_ngram_size=config.no_repeat_ngram_size,
         pad_token_id=lm.tokenizer.pad_token_id,
         # Greedy: unset the sampling knobs a model's own generation_config may carry (they only warn).
         **(sampling if config.do_sample else dict.fromkeys(sampling)),

@@ -48,6 +48,13 @@ class Style:
     # Append the layout derived from `fields` (skeleton + counts) to the system prompt. Off for en-bullets only: the
     # embedded 135M model does best with its one short instruction (see its entry).
     with_layout: bool = True
+    # Section rounds (compose.write) may not write a run of this many tokens that the prompt or the reply so far
+    # already holds (0 = allowed). The prompt holds the example's reply, so its sentences cannot be written again;
+    # nor can a section repeat the one before. On 2026-03-24 the 0.5B model wrote its translation of the abstract into
+    # BACKGROUND, PRIOR_WORK and CONTRIBUTION alike (repetition, 9 of 10 zh-details) and the example's IMPLEMENTATION
+    # line with the paper's name swapped in (copy, 6 of 10). 8 tokens: longer than a method name or a number with its
+    # unit (Qwen writes digits one token each), shorter than a copied clause.
+    no_repeat_ngram: int = 0
     # Show the example paper's abstract and `example` as a finished user/assistant turn before the real one: the
     # 0.5B model then wrote about its own paper (its WORK paragraphs named the paper's method), where the layout
     # skeleton alone got the title echoed as WORK. Measured in README "Prompt variants".
@@ -161,6 +168,7 @@ def _zh_summary(name: str, layout: str, task: str, what: str, fields: tuple[Fiel
         system=_system(task, "Simplified Chinese"),
         user=_user(f"Write the {what} for the abstract above in Simplified Chinese, in the layout given."),
         example=example, prompt_version=prompt_version, max_new_tokens=max_new_tokens, description=description,
+        no_repeat_ngram=8,
     )
 
 

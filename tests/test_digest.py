@@ -519,3 +519,23 @@ def test_a_failing_piece_of_a_translation_is_redrawn_alone_and_the_better_draw_k
     assert draws[2:] == [(PIECE_EN[1], 1000), (PIECE_EN[1], 2000)]
     assert gen.text == sep.join(PIECE_TRANSLATION[style]) and gen.completion_tokens == 5 * 4
     assert pipeline.check_reply(STYLES[style], gen.text, paper).problems == []
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeypatch):
+    """Every section round of a Chinese summary style runs with its no-repeat length (the example's sentences and the
+    sections already written cannot be written again); other styles, and translations, keep the config's own."""
+    configs = []
+
+    def fake(lm, prompts, config, on_result=None):
+        configs.append(config)
+        return [Generation(key=p.key, text=p.prefill + "x", prompt_tokens=1, completion_tokens=1, seconds=0.0,
+                           truncated=False, finished=True) for p in prompts]
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    st = STYLES[style]
+    paper = Paper(id="2503.00001", title="Gizmo", date=DATE, abstract="Gizmo counts marbles. It is fast.")
+    compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig(no_repeat_ngram_size=0))
+    sectioned = compose.sectioned(st, fake_lm())
+    assert {c.no_repeat_ngram_size for c in configs} == {st.no_repeat_ngram if sectioned else 0}
+    assert (st.no_repeat_ngram > 0) == (st.language == "zh" and st.kind == "summary")

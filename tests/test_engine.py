@@ -223,6 +223,30 @@ def test_a_shared_prefix_is_prefilled_once_and_the_replies_do_not_change(tiny, s
     assert engine._PREFIXES[tiny.model][0] != prefix  # rows that do not start with it get their own
 
 
+def test_no_repeat_ngram_counts_the_prompt(tiny, monkeypatch):
+    """With no_repeat_ngram_size n, no n tokens a reply writes occur earlier in prompt + reply (the random model
+    otherwise loops)."""
+    rows, real = [], tiny.model.generate
+
+    def spy(**kw):
+        out = real(**kw)
+        rows.append((kw["input_ids"].shape[1], out[0].tolist()))
+        return out
+
+    monkeypatch.setattr(tiny.model, "generate", spy)
+    prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(3, seed=5))]
+    cfg = GenerationConfig(max_new_tokens=24, batch_size=1, prefix_cache=False)  # one unpadded row per call
+    loops = generate(tiny, prompts, cfg)
+    rows.clear()
+    capped = generate(tiny, prompts, dataclasses.replace(cfg, no_repeat_ngram_size=3))
+    for start, ids in rows:
+        seen = {tuple(ids[i:i + 3]) for i in range(start - 2)}  # every trigram of the prompt
+        for j in range(start, len(ids)):  # each trigram a generated token ends is new
+            assert tuple(ids[j - 2:j + 1]) not in seen
+            seen.add(tuple(ids[j - 2:j + 1]))
+    assert len(rows) == 3 and [g.text for g in loops] != [g.text for g in capped]
+
+
 def test_stop_strings_end_a_row_where_they_occur_and_the_rest_of_the_batch_goes_on(tiny):
     prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(3, seed=4))]
     free = generate(tiny, prompts, GenerationConfig(max_new_tokens=16))

@@ -212,8 +212,10 @@ def test_a_retry_never_shows_the_rejected_reply(name):
     style = STYLES[name]
     reply = "REJECTED-REPLY-7f3a " + (style.example or "")
     records = {PAPER.id: Record(fields=None, raw=reply, problems=[{"rule": "coverage", "message": "Translate it all."}])}
-    prompts, _ = attempt_plan(style, [PAPER], records, GenerationConfig(), attempt=2)
-    assert "REJECTED-REPLY-7f3a" not in prompts[0].filled() and "Translate it all." in prompts[0].user
+    prompts, cfg = attempt_plan(style, [PAPER], records, GenerationConfig(), attempt=2)
+    assert "REJECTED-REPLY-7f3a" not in prompts[0].filled() and cfg.do_sample
+    # A translation's retry is its first prompt resampled: the model translated listed problems into its reply.
+    assert ("Translate it all." in prompts[0].user) == (style.kind != "translate")
 
 
 def test_a_fields_count_is_the_one_source_of_prompt_validator_and_repair_message():
