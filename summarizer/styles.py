@@ -34,7 +34,7 @@ class Style:
     # *with its abstract* (see `shot`), never as a bare example in the instructions: shown bare, a 0.5B model copied it
     # for nearly every paper. The copy rule rejects a reply that reuses it.
     example: str
-    prompt_version: str  # bump on any change to system/user/hints/fields; recorded as provenance
+    prompt_version: str  # bump on any change to system/user/hints/fields or no_repeat_ngram; recorded as provenance
     max_new_tokens: int  # generation budget that fits a complete reply
     description: str  # one line shown in the page wrapper (and in `--help`-style listings)
     license: str = ""  # page wrapper "License" section (bullets/translate layouts)
@@ -222,7 +222,7 @@ STYLES: dict[str, Style] = {
             Field("keywords", "KEYWORDS", "keywords", 5, 5, aliases=("关键词", "核心关键词"), hint="中文术语 (摘要中的英文原词)"),
             Field("scores", "SCORES", "scores", aliases=_SCORES_ALIASES, hint="1-5 - 一句理由，点名这篇论文的方法或结果"),
         ),
-        _ZH_DIGEST_EXAMPLE, "zh-digest/3", 600,
+        _ZH_DIGEST_EXAMPLE, "zh-digest/4", 600,
         "本文对 Huggingface Daily Papers 推荐的论文从主要工作、主要亮点、关键词和评分四个方面进行速览。",
     ),
     "zh-details": _zh_summary(
@@ -237,7 +237,7 @@ STYLES: dict[str, Style] = {
             Field("implementation", "IMPLEMENTATION", aliases=("实现与部署",), hint="实验、数据与结果"),
             Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文"),
         ),
-        _ZH_DETAILS_EXAMPLE, "zh-details/3", 700,
+        _ZH_DETAILS_EXAMPLE, "zh-details/4", 700,
         "Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",
     ),
     "zh-notes": _zh_summary(
@@ -251,7 +251,7 @@ STYLES: dict[str, Style] = {
             Field("findings", "FINDINGS", "list", 1, 5, aliases=("实验设计与主要发现", "发现"), hint="一个实验发现"),
             Field("conclusion", "CONCLUSION", aliases=("结论及对未来研究的意义", "结论"), hint="论文的结论"),
         ),
-        _ZH_NOTES_EXAMPLE, "zh-notes/2", 600,
+        _ZH_NOTES_EXAMPLE, "zh-notes/3", 600,
         "Huggingface Daily Papers 论文笔记（标题翻译、标签、目标、方法、发现、结论）。",
     ),
     "zh-tldr": _zh_summary(
@@ -265,7 +265,7 @@ STYLES: dict[str, Style] = {
             Field("result", "RESULT", aliases=("RESULTS", "结果", "实验结果"), hint="实验、数据与主要结果"),
             Field("conclusion", "CONCLUSION", aliases=("结论",), hint="论文的结论"),
         ),
-        _ZH_TLDR_EXAMPLE, "zh-tldr/1", 700,
+        _ZH_TLDR_EXAMPLE, "zh-tldr/2", 700,
         "Huggingface Daily Papers 论文速读（TLDR、动机、方法、结果、结论），由本地部署的开源模型根据论文摘要写成。",
     ),
     "ko-translate": _translation("ko", "Korean", ("번역", "TRANSLATION"), (0.2, 1.2),
