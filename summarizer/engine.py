@@ -306,6 +306,14 @@ PREFIX_MIN = 64
 _PREFIXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _cache_kwarg() -> str:
+    """The keyword a KV cache is passed under: transformers 5 renamed `past_key_values` to `cache` (the old name warns
+    on every call, and goes in 6); older 5.x releases know only the old one."""
+    from transformers.generation import utils
+
+    return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
+
+
 def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
     """(a KV cache for this batch holding the prefix all `rows` share, the prefix's length), or (None, 0) when there
     is none worth it. Each row keeps at least its last token out of the cache, for generate to feed."""
@@ -322,7 +330,7 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
             return None, 0
         cache = DynamicCache(config=lm.model.config)
         with torch.inference_mode():
-            lm.model(input_ids=torch.tensor([prefix], device=lm.device), past_key_values=cache, use_cache=True)
+            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, **{_cache_kwarg(): cache})
         _PREFIXES[lm.model] = (prefix, cache)
     batch = copy.deepcopy(cache)  # generate appends to it
     batch.batch_repeat_interleave(len(rows))
@@ -353,7 +361,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         out = lm.model.generate(
             input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
             generation_config=_hf_generation_config(lm, config, forced),
-            **({"past_key_values": cache} if cache is not None else {}),
+            **({_cache_kwarg(): cache} if cache is not None else {}),
             **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
             **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
                if config.max_lines else {}),
