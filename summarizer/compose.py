@@ -17,7 +17,7 @@ from summarizer.engine import Generation, LoadedModel
 from summarizer.papers import Paper
 from summarizer.prompt import OutputFormatError, Prompt, parse_output
 from summarizer.styles import SCORE_LABELS, Field, Style
-from summarizer.validate import SENTENCE, SENTENCE_END, check_reply
+from summarizer.validate import SENTENCE, SENTENCE_END, check_repetition, check_reply
 
 # Tokens a section may take: a paragraph; or per item of a list (one sentence), keyword, or score line (3 of them).
 SECTION_TOKENS = {"text": 200, "list": 50, "keywords": 25, "scores": 70}
@@ -107,10 +107,18 @@ def _joined(key: str, parts: list[Generation], sep: str) -> Generation:
 PIECE_REDRAWS = 2
 
 
-def _piece_problems(style: Style, prompt: Prompt, text: str) -> int:
+def _piece_problems(style: Style, prompt: Prompt, text: str, before: str, sep: str) -> int:
     """How many rules a piece's translation breaks, judged against the piece alone (numbers, coverage, length,
-    leaks, language and repetition all hold per piece; the title is not the piece's, so it is left out)."""
-    return len(check_reply(style, text, Paper(id=prompt.key, title="", abstract=prompt.abstract, date="")).problems)
+    leaks, language and repetition all hold per piece; the title is not the piece's, so it is left out), plus one
+    if it says again a sentence of `before`, the translation of the paper's piece before it (on 2026-03-24 a piece
+    repeated the one before, and the joined translation failed the repetition rule)."""
+    paper = Paper(id=prompt.key, title="", abstract=prompt.abstract, date="")
+    n = len(check_reply(style, text, paper).problems)
+    if before and text:
+        again = check_repetition(style, {"translation": before + sep + text}, paper)
+        n += bool(again and not check_repetition(style, {"translation": before}, paper)
+                  and not check_repetition(style, {"translation": text}, paper))
+    return n
 
 
 def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
@@ -124,7 +132,14 @@ def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
     cfg = dataclasses.replace(config, max_new_tokens=config.max_new_tokens // 2)
     # Each piece's own lead-in ("번역:", "译文：") goes, as parse_output strips it from a whole reply.
     gens = [dataclasses.replace(g, text=_translation(style, g.text)) for g in engine.generate(lm, flat, cfg)]
-    bad = {j: n for j, g in enumerate(gens) if (n := _piece_problems(style, flat[j], g.text))}
+    sep = "" if style.language == "zh" else " "  # Chinese sentences end in "。" and join without a space
+    paper_of = [i for i, parts in enumerate(cut) for _ in parts]  # flat piece index -> paper index
+
+    def problems(j: int, text: str) -> int:
+        before = gens[j - 1].text if j and paper_of[j - 1] == paper_of[j] else ""
+        return _piece_problems(style, flat[j], text, before, sep)
+
+    bad = {j: n for j, g in enumerate(gens) if (n := problems(j, g.text))}
     for draw in range(1, PIECE_REDRAWS + 1):
         if not bad:
             break
@@ -132,7 +147,7 @@ def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
         sampled = dataclasses.replace(cfg, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + 1000 * draw)
         for j, g in zip(again, engine.generate(lm, [flat[j] for j in again], sampled), strict=True):
             g = dataclasses.replace(g, text=_translation(style, g.text))
-            n = _piece_problems(style, flat[j], g.text)
+            n = problems(j, g.text)
             # The better draw stays (the first on a tie); the piece's cost is both draws.
             cost = {"completion_tokens": gens[j].completion_tokens + g.completion_tokens,
                     "seconds": gens[j].seconds + g.seconds}
@@ -140,7 +155,6 @@ def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
             bad[j] = min(n, bad[j])
             if not bad[j]:
                 del bad[j]
-    sep = "" if style.language == "zh" else " "  # Chinese sentences end in "。" and join without a space
     out, k = [], 0
     for i, (prompt, parts) in enumerate(zip(prompts, cut, strict=True)):
         out.append(_joined(prompt.key, gens[k:k + len(parts)], sep))

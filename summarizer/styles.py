@@ -175,7 +175,7 @@ def _zh_summary(name: str, layout: str, task: str, what: str, fields: tuple[Fiel
 def _translation(lang: str, language: str, aliases: tuple[str, ...], length_ratio: tuple[float, float],
                  description: str) -> Style:
     """A translate style: the whole abstract in `language`, written a few sentences at a time (compose.translate;
-    version 2); its length ratio (chars of the translation over the abstract's) bounds a truncated or padded one."""
+    version 2), a failing piece redrawn alone (version 3); its length ratio (chars of the translation over the abstract's) bounds a truncated or padded one."""
     return Style(
         name=f"{lang}-translate", language=lang, kind="translate", layout="translate",
         fields=(Field("translation", "", aliases=aliases),),
@@ -183,7 +183,7 @@ def _translation(lang: str, language: str, aliases: tuple[str, ...], length_rati
                 "Translate the whole abstract faithfully, keeping every number, name and term. "
                 f"Reply with the {language.split()[-1]} translation only."),
         user=f"<abstract>\n{{abstract}}\n</abstract>\n\nTranslate the abstract above into {language}.",
-        example="", prompt_version=f"{lang}-translate/2", max_new_tokens=768, description=description,
+        example="", prompt_version=f"{lang}-translate/3", max_new_tokens=768, description=description,
         license=LICENSE, citation=CITATION, length_ratio=length_ratio, source_lang="en", target_lang=lang,
     )
 

@@ -521,6 +521,47 @@ def test_a_failing_piece_of_a_translation_is_redrawn_alone_and_the_better_draw_k
     assert pipeline.check_reply(STYLES[style], gen.text, paper).problems == []
 
 
+# A sentence without numbers between the two above, so that a piece repeating it still passes when judged alone.
+PIECE_EN_MID = "It was trained on images of jars taken in many kitchens and shops."
+PIECE_TRANSLATION_MID = {"zh-translate": "它是用许多厨房和商店里拍摄的罐子图片训练的。",
+                         "ko-translate": "많은 부엌과 가게에서 찍은 병 사진으로 학습되었습니다."}
+
+
+@pytest.mark.parametrize("style", ["zh-translate", "ko-translate"])
+def test_a_piece_that_says_again_what_the_piece_before_said_is_redrawn(style, monkeypatch):
+    """Each piece passing alone is not enough: a piece that starts with the previous piece's sentence (2026-03-24)
+    makes the joined translation fail the repetition rule, so it is redrawn; the first piece of the next paper is
+    not judged against another paper's piece."""
+    monkeypatch.setattr(compose, "PIECE_WORDS", 16)  # one sentence per piece
+    st = STYLES[style]
+    sep = "" if style == "zh-translate" else " "
+    source = [PIECE_EN[0], PIECE_EN_MID, PIECE_EN[1]]
+    good = dict(zip(source, [PIECE_TRANSLATION[style][0], PIECE_TRANSLATION_MID[style], PIECE_TRANSLATION[style][1]],
+                    strict=True))
+    repeated = good[PIECE_EN_MID] + sep + good[PIECE_EN[1]]  # the greedy draw of the last piece
+    # Judged alone, that draw breaks no rule: only its place after the piece before gives it away.
+    assert pipeline.check_reply(st, repeated, Paper(id="x", title="", date=DATE, abstract=PIECE_EN[1])).problems == []
+    draws = []
+
+    def fake(lm, prompts, config, on_result=None):
+        out = []
+        for p in prompts:
+            draws.append((p.key, p.abstract, config.do_sample))
+            text = repeated if p.abstract == PIECE_EN[1] and not config.do_sample else good[p.abstract]
+            out.append(Generation(key=p.key, text=text, prompt_tokens=10, completion_tokens=5, seconds=0.1,
+                                  truncated=False, finished=True))
+        return out
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    # The second paper's only piece is the first paper's last sentence: not a repeat, as it is another paper.
+    papers = [Paper(id="2503.00001", title="Gizmo", date=DATE, abstract=" ".join(source)),
+              Paper(id="2503.00002", title="Gizmo", date=DATE, abstract=PIECE_EN_MID)]
+    gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig())
+    assert [d for d in draws if d[2]] == [("2503.00001", PIECE_EN[1], True)]  # only that piece went again
+    assert gens[0].text == sep.join(good[s] for s in source) and gens[1].text == good[PIECE_EN_MID]
+    assert pipeline.check_reply(st, gens[0].text, papers[0]).problems == []
+
+
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeypatch):
     """Every section round of a Chinese summary style runs with its no-repeat length (the example's sentences and the
