@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import sys
 import os
+import sys
 import time
 import warnings
 import weakref

@@ -19,6 +19,9 @@ class Field:
     # What to write there, in the style's language, shown in ［］ in the prompt's layout skeleton. It says what, never
     # gives content: a 0.5B model copied a one-shot example's content into nearly every summary.
     hint: str = ""
+    # Says again, by design, what the other fields say (a one-line summary, a translated title): the repetition rule
+    # does not compare it with them.
+    restates: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,7 @@ STYLES: dict[str, Style] = {
             Field("contribution", "CONTRIBUTION", aliases=("核心贡献", "贡献"), hint="这篇论文提出的方法的名称和作用"),
             Field("challenges", "CHALLENGES", "list", 1, 4, aliases=("挑战",), hint="一个挑战: 论文如何解决它"),
             Field("implementation", "IMPLEMENTATION", aliases=("实现与部署",), hint="实验、数据与结果"),
-            Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文"),
+            Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文", restates=True),
         ),
         _ZH_DETAILS_EXAMPLE, "zh-details/4", 700,
         "Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",
@@ -244,7 +247,7 @@ STYLES: dict[str, Style] = {
         "zh-notes", "notes", "You write Chinese reading notes on a research paper abstract; never invent "
         "institutions, figures or tables.", "reading notes",
         (
-            Field("title_zh", "TITLE_ZH", aliases=("论文标题", "标题", "TITLE"), hint="论文标题的中文翻译"),
+            Field("title_zh", "TITLE_ZH", aliases=("论文标题", "标题", "TITLE"), hint="论文标题的中文翻译", restates=True),
             Field("tags", "TAGS", "list", 2, 6, aliases=("论文标签", "标签"), hint="一个中文主题词"),
             Field("goal", "GOAL", aliases=("研究核心目标与问题", "目标"), hint="这篇论文要解决的问题"),
             Field("method", "METHOD", "list", 1, 5, aliases=("采用方法与技术", "方法"), hint="论文采用的一个方法或技术"),
@@ -259,7 +262,8 @@ STYLES: dict[str, Style] = {
         "then its motivation, method, results and conclusion.", "TLDR and its four sections",
         # The five keys of the daily-arXiv-ai-enhanced "AI" summaries (dataset.py imports them under these names).
         (
-            Field("tldr", "TLDR", aliases=("TL;DR", "一句话总结", "太长不看"), hint="一两句话概括这篇论文做了什么、结果如何"),
+            Field("tldr", "TLDR", aliases=("TL;DR", "一句话总结", "太长不看"), hint="一两句话概括这篇论文做了什么、结果如何",
+                  restates=True),
             Field("motivation", "MOTIVATION", aliases=("动机", "研究动机"), hint="这篇论文要解决的问题及其原因"),
             Field("method", "METHOD", aliases=("方法", "研究方法"), hint="论文提出的方法及其做法"),
             Field("result", "RESULT", aliases=("RESULTS", "结果", "实验结果"), hint="实验、数据与主要结果"),

@@ -189,6 +189,26 @@ def check_repetition(style: Style, fields: dict, paper: Paper, n: int = 8, times
     dup = [s for s, c in sentences.items() if c > 1]
     if dup:
         return [Problem("repetition", f"Do not repeat the same sentence (\"{dup[0][:QUOTE]}\").")]
+    return _said_twice(style, fields)
+
+
+NEAR_MIN = 12  # shingles (15 CJK characters, 15 words): a shorter text may honestly echo another
+
+
+def _said_twice(style: Style, fields: dict) -> list[Problem]:
+    """Two paragraph fields, or two items of one list, that are one text (DUPLICATE of the shorter's shingles). A
+    no-repeat ban keeps a small model from writing a sentence twice word for word, so it wrote the same paragraph
+    again with a character swapped (zh-details, 2026-03-24: 6 of 9 valid replies). Honest summaries measured at most
+    0.44 (560 of a large model, 46 of our users' digests), with `restates` fields (a summary, a title) left out."""
+    paragraphs = [v for f in style.fields if f.kind == "text" and not f.restates and isinstance(v := fields.get(f.name), str)]
+    lists = [[str(x) for x in v] for f in style.fields if f.kind == "list" and isinstance(v := fields.get(f.name), list)]
+    for group in [paragraphs, *lists]:
+        long = [t for t in group if len(shingles(t)) >= NEAR_MIN]
+        for i, a in enumerate(long):
+            for b in long[i + 1:]:
+                if similarity(a, b) >= DUPLICATE:
+                    return [Problem("repetition", f"Say each thing once: \"{a[:QUOTE]}\" and \"{b[:QUOTE]}\" say the "
+                                                  "same.")]
     return []
 
 

@@ -139,6 +139,61 @@ def test_degenerate_repetition(bullets, ok):
     assert ("repetition" not in rules(EN, {"bullets": bullets})) is ok
 
 
+# A long sentence about PAPER per language, and the same with one word swapped: what a no-repeat ban made the 0.5B
+# model write in two sections of one zh-details reply (2026-03-24).
+SAID = {
+    "en": ("Gizmo is a benchmark of synthetic jar images for counting the marbles inside each jar with small models.",
+           "Gizmo is a benchmark of synthetic jar pictures for counting the marbles inside each jar with small models."),
+    "zh": ("Gizmo是一个用合成罐子图像来统计弹珠数量的基准测试集。", "Gizmo是一个用合成瓶子图像来统计弹珠数量的基准测试集。"),
+    "ko": ("Gizmo는 합성된 병 이미지로 구슬의 수를 세는 벤치마크 데이터셋입니다.", "Gizmo는 합성된 항아리 이미지로 구슬의 수를 세는 벤치마크 데이터셋입니다."),
+}
+
+
+def _slots(style):
+    """(field, index) pairs the near-repetition rule compares: two paragraph fields, or two items of one list."""
+    paragraphs = [(f.name, None) for f in style.fields if f.kind == "text" and not f.restates]
+    lists = [[(f.name, 0), (f.name, 1)] for f in style.fields if f.kind == "list"]
+    return [g[:2] for g in [paragraphs, *lists] if len(g) >= 2]
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_the_same_text_said_twice_with_a_word_swapped_is_repetition(name):
+    style = STYLES[name]
+    assert rules(style, FIELDS[name]) == []  # the golden reply says each thing once
+    a, b = SAID[style.language]
+    groups = _slots(style)
+    if style.kind == "translate":  # one paragraph: nothing to compare it with (the piece redraws catch repeats)
+        assert groups == []
+        return
+    assert groups, name
+    for (fa, ia), (fb, ib) in groups:
+        fields = json.loads(json.dumps(FIELDS[name]))
+        for field, index, text in ((fa, ia, a), (fb, ib, b)):
+            if index is None:
+                fields[field] = text
+            else:  # a list of one item gets a second
+                items = fields[field] + [""] * (index + 1 - len(fields[field]))
+                items[index] = text
+                fields[field] = items
+        assert "repetition" in rules(style, fields), (fa, fb)
+        different = json.loads(json.dumps(fields))
+        if ib is None:
+            different[fb] = FIELDS[name][fb]
+        else:
+            different[fb] = [item for k, item in enumerate(fields[fb]) if k != ib]
+        assert "repetition" not in rules(style, different), (fa, fb)
+
+
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if any(f.restates for f in s.fields)])
+def test_a_summary_or_title_may_say_again_what_a_section_says(name):
+    style = STYLES[name]
+    a, b = SAID[style.language]
+    restating = next(f.name for f in style.fields if f.restates)
+    other = next(f.name for f in style.fields if f.kind == "text" and not f.restates)
+    fields = {**FIELDS[name], other: a, restating: b}
+    assert "repetition" not in rules(style, fields)
+
+
 @pytest.mark.parametrize("highlights, ok", [
     # A 9-character term said three times is how Chinese summaries read, not a loop.
     (["合成计数基准测试任务提供了精确标注", "合成计数基准测试任务规模较小", "合成计数基准测试任务易于复现"], True),
@@ -234,8 +289,10 @@ def test_grounding_accepts_acronyms_and_plurals_of_the_abstract(terms, ok):
 
 def test_a_decimal_point_ends_no_sentence():
     # Two different results with the same decimal prefix ("提升15.") are no repeated sentence.
-    fields = {**FIELDS["zh-tldr"], "result": "小型CNN在合成玻璃罐图像上的计数准确率达到91.5%，是随机猜测的3倍。",
-              "conclusion": "小型CNN在合成玻璃罐图像上的计数准确率达到91.5%说明合成数据可以评测计数。"}
+    # (Split at "91." they would share the 16-character sentence "小型CNN的计数准确率达到91."; as wholes they are
+    # distinct, below the near-repetition share.)
+    fields = {**FIELDS["zh-tldr"], "result": "小型CNN的计数准确率达到91.5%，是随机猜测的3倍，在三种来源的图像上都很稳定。",
+              "conclusion": "小型CNN的计数准确率达到91.5%，说明合成数据可以用来评测各种计数模型。"}
     assert "repetition" not in rules(STYLES["zh-tldr"], fields)
 
 
