@@ -24,6 +24,8 @@ SECTION_TOKENS = {"text": 200, "list": 50, "keywords": 25, "scores": 70}
 
 
 def section_tokens(field: Field) -> int:
+    if field.tokens:
+        return field.tokens
     if field.kind == "text":
         return SECTION_TOKENS["text"]
     items = len(SCORE_LABELS) if field.kind == "scores" else field.max_items

@@ -22,6 +22,11 @@ class Field:
     # Says again, by design, what the other fields say (a one-line summary, a translated title): the repetition rule
     # does not compare it with them.
     restates: bool = False
+    # Tokens its section round may write (0: compose.SECTION_TOKENS for its kind); a paragraph cut there ends at its
+    # last whole sentence. Sized from our users' digests: given 200 tokens for every paragraph, the 0.5B model wrote
+    # a 300-character translation of the abstract into zh-details' BACKGROUND (users': 150) and again into the next
+    # sections.
+    tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,14 +236,18 @@ STYLES: dict[str, Style] = {
     "zh-details": _zh_summary(
         "zh-details", "details", "You write a Chinese structured summary of a research paper abstract.",
         "structured summary",
+        # Allowances (tokens, ~1.8 characters each in the 0.5B model's mixed Chinese) from our users' zh-details
+        # digests: BACKGROUND and PRIOR_WORK ~150 characters, CONTRIBUTION a name and a clause (20-35), SUMMARY one
+        # sentence; IMPLEMENTATION keeps the paragraph default (users': 220-470).
         (
-            Field("background", "BACKGROUND", aliases=("背景",), hint="这篇论文研究的问题及其背景"),
+            Field("background", "BACKGROUND", aliases=("背景",), hint="这篇论文研究的问题及其背景", tokens=120),
             Field("prior_work", "PRIOR_WORK", aliases=("PRIOR WORK", "已有的工作", "已有工作"),
-                  hint="摘要提到的已有方法及其不足；摘要没有提到就写“摘要未提及”"),
-            Field("contribution", "CONTRIBUTION", aliases=("核心贡献", "贡献"), hint="这篇论文提出的方法的名称和作用"),
+                  hint="摘要提到的已有方法及其不足；摘要没有提到就写“摘要未提及”", tokens=120),
+            Field("contribution", "CONTRIBUTION", aliases=("核心贡献", "贡献"), hint="这篇论文提出的方法的名称和作用",
+                  tokens=60),
             Field("challenges", "CHALLENGES", "list", 1, 4, aliases=("挑战",), hint="一个挑战: 论文如何解决它"),
             Field("implementation", "IMPLEMENTATION", aliases=("实现与部署",), hint="实验、数据与结果"),
-            Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文", restates=True),
+            Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文", restates=True, tokens=120),
         ),
         _ZH_DETAILS_EXAMPLE, "zh-details/4", 700,
         "Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",

@@ -563,6 +563,34 @@ def test_a_piece_that_says_again_what_the_piece_before_said_is_redrawn(style, mo
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
+def test_each_section_round_gets_its_field_allowance(style, monkeypatch):
+    """A field with its own allowance (zh-details' BACKGROUND: 120 tokens, not a paragraph's 200) is written with it,
+    one round per marker field in order; a paragraph cut there ends at its last whole sentence."""
+    st = STYLES[style]
+    if not compose.sectioned(st, fake_lm()):
+        assert all(f.tokens == 0 for f in st.fields)  # one-pass styles take the style's max_new_tokens
+        return
+    configs = []
+
+    def fake(lm, prompts, config, on_result=None):
+        configs.append(config)
+        # Two sentences and a cut-off third (not finished): the round keeps the two.
+        return [Generation(key=p.key, text=p.prefill + " 第一句。第二句。第三", prompt_tokens=1,
+                           completion_tokens=config.max_new_tokens, seconds=0.0, truncated=False, finished=False)
+                for p in prompts]
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    paper = Paper(id="2503.00001", title="Gizmo", date=DATE, abstract="Gizmo counts marbles. It is fast.")
+    gen, = compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig())
+    fields = [f for f in st.fields if f.marker]
+    assert [c.max_new_tokens for c in configs] == [f.tokens or compose.SECTION_TOKENS["text"] if f.kind == "text"
+                                                   else compose.section_tokens(f) for f in fields]
+    assert "第三" not in gen.text.split(f"{fields[0].marker}:")[1].split("\n")[0]
+    if style == "zh-details":
+        assert compose.section_tokens(st.fields[0]) == 120 < compose.SECTION_TOKENS["text"]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
 def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeypatch):
     """Every section round of a Chinese summary style runs with its no-repeat length (the example's sentences and the
     sections already written cannot be written again); other styles, and translations, keep the config's own."""
