@@ -130,10 +130,33 @@ PARAGRAPH_MIN = 20  # characters: a shorter paragraph field (a name, a title) is
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "ko": "Korean"}
 
 
+# Scripts no digest language writes in (Greek stays: λ, α name methods): Cyrillic, Hebrew, Arabic, Devanagari, Thai,
+# Japanese kana, and Hangul in Chinese prose. Kept out from under a no-repeat ban, the 0.5B model wrote "λ-RLМ"
+# (Cyrillic М), "rely на" and "语言モデル" (2026-03-24); none of 560 large-model summaries holds any.
+OTHER_SCRIPT = {
+    "any": re.compile(r"[\u0400-\u052f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f\u3040-\u30ff]+"),
+    "zh": re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+"),  # Hangul syllables and jamo
+}
+
+
+def _other_script(text: str, paper: Paper, language: str) -> str | None:
+    """The first run of another script in `text` that the title and abstract do not hold, if any."""
+    source = f"{paper.title} {paper.abstract}"
+    for pattern in (OTHER_SCRIPT["any"], OTHER_SCRIPT.get(language)):
+        for run in pattern.findall(text) if pattern else ():
+            if run not in source:
+                return run
+    return None
+
+
 def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:
-    """The prose as a whole, and each paragraph field of 20+ characters, is mostly in the style's language."""
+    """The prose as a whole, and each paragraph field of 20+ characters, is mostly in the style's language; no word
+    is in a script the style's language and the abstract do not use."""
     keywords = tuple(f.name for f in style.fields if f.kind == "keywords")  # bilingual by design
     paragraphs = [v for f in style.fields if isinstance(v := fields.get(f.name), str) and len(v) >= PARAGRAPH_MIN]
+    if (run := _other_script(" ".join(_texts(fields)), paper, style.language)) is not None:
+        return [Problem("language", f"Write in {LANGUAGE_NAMES[style.language]} only (\"{run[:QUOTE]}\" is in "
+                                    "another script).")]
     for text in [" ".join(_texts(fields, skip=keywords)), *paragraphs]:
         if text.strip() and (share := script_share(text, style.language)) < LANGUAGE_MIN[style.language]:
             return [Problem("language",

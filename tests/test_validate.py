@@ -194,6 +194,24 @@ def test_a_summary_or_title_may_say_again_what_a_section_says(name):
     assert "repetition" not in rules(style, fields)
 
 
+@pytest.mark.parametrize("name", sorted(STYLES))
+@pytest.mark.parametrize("word", ["RLМ", "モデル", "на", "모델"])  # Cyrillic М, kana, Cyrillic, Hangul
+def test_a_word_in_another_script_is_the_wrong_language(name, word):
+    """What the 0.5B model wrote into Chinese summaries (2026-03-24); unless the abstract itself holds it."""
+    style = STYLES[name]
+    text_field = next(f.name for f in style.fields if f.kind == "text" or f.kind == "list")
+    fields = json.loads(json.dumps(FIELDS[name]))
+    value = fields[text_field]
+    if isinstance(value, list):
+        fields[text_field] = [f"{value[0]} {word}", *value[1:]]
+    else:
+        fields[text_field] = f"{value} {word}"
+    other_script = word != "모델" or style.language == "zh"  # Hangul is another script to Chinese prose only
+    assert ("language" in rules(style, fields)) is other_script
+    quoting = Paper(id=PAPER.id, title=PAPER.title, date=PAPER.date, abstract=f"{PAPER.abstract} ({word})")
+    assert "language" not in rules(style, fields, quoting)
+
+
 @pytest.mark.parametrize("highlights, ok", [
     # A 9-character term said three times is how Chinese summaries read, not a loop.
     (["合成计数基准测试任务提供了精确标注", "合成计数基准测试任务规模较小", "合成计数基准测试任务易于复现"], True),
