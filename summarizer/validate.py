@@ -312,10 +312,60 @@ def _grounded(word: str, words: set[str], stems: set[str]) -> bool:
             or (len(word) >= STEM_MIN and word[:STEM] in stems))
 
 
+ANCHOR = re.compile(r"\b[A-Za-z]*[A-Z][a-z]*[A-Z0-9][\w-]*")  # acronyms and CamelCase names translations keep (LLM, GPT-4)
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]")  # a Latin-script word as names are written ("Qwen3-8B")
+NAME_MIN = 5  # characters (after folding): shorter acronyms differ by a letter honestly ("GRPO", "GCRO")
+NAME_LONG = 8  # from this length two changed letters still misspell a name, below it one
+
+
+def _fold(word: str) -> str:
+    """A name as compared: lower case, no hyphens or underscores, no plural s ("MLLMs" = "mllm")."""
+    word = word.lower().replace("-", "").replace("_", "")
+    return word[:-1] if word.endswith("s") else word
+
+
+def _edits_within(a: str, b: str, most: int) -> bool:
+    """Levenshtein distance of a and b is at most `most`."""
+    if abs(len(a) - len(b)) > most:
+        return False
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row, prev = [i], row
+        for j, cb in enumerate(b, 1):
+            row.append(min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb)))
+    return row[-1] <= most
+
+
+def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
+    """(a word of `text`, the abstract's name it misspells): a name of the title or abstract (an acronym or CamelCase
+    word, 5+ characters) with a letter or two changed, which the abstract does not hold either ("TerraScore-Bench"
+    for "TerraScope-Bench", "Qwen4" for "Qwen3"; 2026-03-24, under the no-repeat ban). Case, hyphens, plurals and a
+    longer or shorter form ("GLiNER" for "GLiNER2") are not misspellings. 1 of 560 large-model summaries had one
+    ("SwinVG" for "SwimVG")."""
+    source = f"{paper.title} {paper.abstract}"
+    words = {_fold(w) for w in NAME.findall(source)}
+    names = {_fold(n): n for n in ANCHOR.findall(source) if len(_fold(n)) >= NAME_MIN}
+    for word in NAME.findall(text):
+        folded = _fold(word)
+        if len(folded) < NAME_MIN or folded in words:
+            continue
+        for name_folded, name in names.items():
+            if not (folded.startswith(name_folded) or name_folded.startswith(folded)) and _edits_within(
+                    folded, name_folded, 1 if len(name_folded) < NAME_LONG else 2):
+                return word, name
+    return None
+
+
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     """Most content words (English prose) or most Latin-script terms (Chinese/Korean prose: method names, datasets,
-    acronyms, the keywords' English halves) come from the title or abstract: a summary of another paper fails."""
-    if not paper.abstract or style.kind == "translate":
+    acronyms, the keywords' English halves) come from the title or abstract: a summary of another paper fails. The
+    paper's names are spelled as it spells them (translations included)."""
+    if not paper.abstract:
+        return []
+    if (wrong := misspelled(" ".join(_texts(fields)), paper)) is not None:
+        return [Problem("grounding", f"Spell the paper's names as its abstract does (\"{wrong[0]}\" is not "
+                                     f"\"{wrong[1]}\").")]
+    if style.kind == "translate":
         return []
     words, stems = _source_words(paper)
     text = prose(fields).lower()
@@ -443,7 +493,6 @@ def check_length(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     return []
 
 
-ANCHOR = re.compile(r"\b[A-Za-z]*[A-Z][a-z]*[A-Z0-9][\w-]*")  # acronyms and CamelCase names translations keep (LLM, GPT-4)
 
 
 def check_coverage(style: Style, fields: dict, paper: Paper) -> list[Problem]:

@@ -212,6 +212,24 @@ def test_a_word_in_another_script_is_the_wrong_language(name, word):
     assert "language" not in rules(style, fields, quoting)
 
 
+NAMED = Paper(id=PAPER.id, title=PAPER.title, date=PAPER.date, abstract=f"{PAPER.abstract} We release GizmoBench-3.")
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+@pytest.mark.parametrize("word, ok", [
+    ("GizmoBench-3", True), ("gizmobench-3", True), ("GizmoBench", True),  # case and a shorter form
+    ("GizmoBanch-3", False), ("GismoBench-3", False), ("GizmoBunch-4", False),  # one or two letters changed
+])
+def test_the_papers_names_are_spelled_as_its_abstract_spells_them(name, word, ok):
+    """Under the no-repeat ban the 0.5B model wrote "TerraScore-Bench" for "TerraScope-Bench" (2026-03-24)."""
+    style = STYLES[name]
+    field = next(f.name for f in style.fields if f.kind in ("text", "list"))
+    fields = json.loads(json.dumps(FIELDS[name]))
+    value = fields[field]
+    fields[field] = [f"{value[0]} {word}", *value[1:]] if isinstance(value, list) else f"{value} {word}"
+    assert ("grounding" not in rules(style, fields, NAMED)) is ok
+
+
 @pytest.mark.parametrize("highlights, ok", [
     # A 9-character term said three times is how Chinese summaries read, not a loop.
     (["合成计数基准测试任务提供了精确标注", "合成计数基准测试任务规模较小", "合成计数基准测试任务易于复现"], True),
