@@ -130,12 +130,16 @@ PARAGRAPH_MIN = 20  # characters: a shorter paragraph field (a name, a title) is
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "ko": "Korean"}
 
 
+CJK_RUN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
 # Scripts no digest language writes in (Greek stays: λ, α name methods): Cyrillic, Hebrew, Arabic, Devanagari, Thai,
-# Japanese kana, and Hangul in Chinese prose. Kept out from under a no-repeat ban, the 0.5B model wrote "λ-RLМ"
+# Japanese kana; Hangul in Chinese prose, Chinese characters in Korean prose. Kept out from under a no-repeat ban, the 0.5B model wrote "λ-RLМ"
 # (Cyrillic М), "rely на" and "语言モデル" (2026-03-24); none of 560 large-model summaries holds any.
 OTHER_SCRIPT = {
     "any": re.compile(r"[\u0400-\u052f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f\u3040-\u30ff]+"),
     "zh": re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+"),  # Hangul syllables and jamo
+    # Chinese characters in Korean prose: the 0.5B model drifted into Chinese words ("现有的", "一致性") in 9 of 10
+    # ko-translate replies (2026-03-24); our users' Korean digest holds none.
+    "ko": CJK_RUN,
 }
 
 

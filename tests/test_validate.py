@@ -195,9 +195,10 @@ def test_a_summary_or_title_may_say_again_what_a_section_says(name):
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
-@pytest.mark.parametrize("word", ["RLМ", "モデル", "на", "모델"])  # Cyrillic М, kana, Cyrillic, Hangul
+@pytest.mark.parametrize("word", ["RLМ", "モデル", "на", "모델", "现有的"])  # Cyrillic М, kana, Cyrillic, Hangul, Chinese
 def test_a_word_in_another_script_is_the_wrong_language(name, word):
-    """What the 0.5B model wrote into Chinese summaries (2026-03-24); unless the abstract itself holds it."""
+    """What the 0.5B model wrote into Chinese summaries and Korean translations (2026-03-24); unless the abstract
+    itself holds it."""
     style = STYLES[name]
     text_field = next(f.name for f in style.fields if f.kind == "text" or f.kind == "list")
     fields = json.loads(json.dumps(FIELDS[name]))
@@ -206,7 +207,8 @@ def test_a_word_in_another_script_is_the_wrong_language(name, word):
         fields[text_field] = [f"{value[0]} {word}", *value[1:]]
     else:
         fields[text_field] = f"{value} {word}"
-    other_script = word != "모델" or style.language == "zh"  # Hangul is another script to Chinese prose only
+    # Hangul is another script to Chinese prose only, Chinese characters to Korean prose only.
+    other_script = {"모델": style.language == "zh", "现有的": style.language == "ko"}.get(word, True)
     assert ("language" in rules(style, fields)) is other_script
     quoting = Paper(id=PAPER.id, title=PAPER.title, date=PAPER.date, abstract=f"{PAPER.abstract} ({word})")
     assert "language" not in rules(style, fields, quoting)
