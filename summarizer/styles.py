@@ -183,7 +183,8 @@ def _zh_summary(name: str, layout: str, task: str, what: str, fields: tuple[Fiel
 def _translation(lang: str, language: str, aliases: tuple[str, ...], length_ratio: tuple[float, float],
                  description: str) -> Style:
     """A translate style: the whole abstract in `language`, written a few sentences at a time (compose.translate;
-    version 2), a failing piece redrawn alone (version 3); its length ratio (chars of the translation over the abstract's) bounds a truncated or padded one."""
+    version 2), a failing piece redrawn alone (version 3); its length ratio (chars of the translation over the
+    abstract's) bounds a truncated or padded one."""
     return Style(
         name=f"{lang}-translate", language=lang, kind="translate", layout="translate",
         fields=(Field("translation", "", aliases=aliases),),

@@ -130,16 +130,15 @@ PARAGRAPH_MIN = 20  # characters: a shorter paragraph field (a name, a title) is
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "ko": "Korean"}
 
 
-CJK_RUN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]+")
 # Scripts no digest language writes in (Greek stays: λ, α name methods): Cyrillic, Hebrew, Arabic, Devanagari, Thai,
-# Japanese kana; Hangul in Chinese prose, Chinese characters in Korean prose. Kept out from under a no-repeat ban, the 0.5B model wrote "λ-RLМ"
-# (Cyrillic М), "rely на" and "语言モデル" (2026-03-24); none of 560 large-model summaries holds any.
+# Japanese kana; Hangul in Chinese prose, Chinese characters in Korean prose. Under a no-repeat ban the 0.5B model
+# wrote "λ-RLМ" (Cyrillic М), "rely на" and "语言モデル" (2026-03-24); none of 560 large-model summaries holds any.
 OTHER_SCRIPT = {
     "any": re.compile(r"[\u0400-\u052f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f\u3040-\u30ff]+"),
     "zh": re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+"),  # Hangul syllables and jamo
     # Chinese characters in Korean prose: the 0.5B model drifted into Chinese words ("现有的", "一致性") in 9 of 10
     # ko-translate replies (2026-03-24); our users' Korean digest holds none.
-    "ko": CJK_RUN,
+    "ko": re.compile(f"{CJK.pattern}+"),
 }
 
 
@@ -227,8 +226,10 @@ def _said_twice(style: Style, fields: dict) -> list[Problem]:
     no-repeat ban keeps a small model from writing a sentence twice word for word, so it wrote the same paragraph
     again with a character swapped (zh-details, 2026-03-24: 6 of 9 valid replies). Honest summaries measured at most
     0.44 (560 of a large model, 46 of our users' digests), with `restates` fields (a summary, a title) left out."""
-    paragraphs = [v for f in style.fields if f.kind == "text" and not f.restates and isinstance(v := fields.get(f.name), str)]
-    lists = [[str(x) for x in v] for f in style.fields if f.kind == "list" and isinstance(v := fields.get(f.name), list)]
+    paragraphs = [v for f in style.fields
+                  if f.kind == "text" and not f.restates and isinstance(v := fields.get(f.name), str)]
+    lists = [[str(x) for x in v] for f in style.fields
+             if f.kind == "list" and isinstance(v := fields.get(f.name), list)]
     for group in [paragraphs, *lists]:
         long = [t for t in group if len(shingles(t)) >= NEAR_MIN]
         for i, a in enumerate(long):
