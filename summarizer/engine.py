@@ -20,6 +20,7 @@ from summarizer import SummarizerError
 from summarizer.config import GenerationConfig
 from summarizer.loading import LoadedModel, load_model
 from summarizer.prompt import Prompt
+from summarizer.text import other_scripts
 
 __all__ = ["AUTO_BATCHING", "BatchRecord", "Generation", "LoadedModel", "TruncationWarning", "batching_mode",
            "chat_text", "generate", "load_model", "plan_batches", "recording"]
@@ -202,7 +203,8 @@ def _fit(lm: LoadedModel, prompt: Prompt, config: GenerationConfig) -> tuple[lis
     return ids, True
 
 
-def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos: int | None):
+def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos: int | None,
+                          suppress: list[int] = ()):
     gc = copy.deepcopy(lm.model.generation_config)
     sampling = {"temperature": config.temperature, "top_p": config.top_p, "top_k": config.top_k}
     gc.update(
@@ -216,14 +218,41 @@ def _hf_generation_config(lm: LoadedModel, config: GenerationConfig, forced_bos:
     if forced_bos is not None:
         gc.forced_bos_token_id = forced_bos
     gc.stop_strings = list(config.stop_strings) or None
+    if suppress:  # added to any the model's own config suppresses
+        gc.suppress_tokens = sorted(set(gc.suppress_tokens or ()) | set(suppress))
     return gc
 
 
 @functools.lru_cache(maxsize=4)
+def _token_texts(tokenizer) -> tuple[str, ...]:
+    """Each token id's own text (151k decodes once per tokenizer, well under a second)."""
+    return tuple(tokenizer.batch_decode([[i] for i in range(len(tokenizer))]))
+
+
+@functools.lru_cache(maxsize=4)
 def _newline_ids(tokenizer) -> frozenset[int]:
-    """Ids of every token whose text holds a line break (151k decodes once per tokenizer, well under a second)."""
-    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
-    return frozenset(i for i, t in enumerate(texts) if "\n" in t)
+    """Ids of every token whose text holds a line break."""
+    return frozenset(i for i, t in enumerate(_token_texts(tokenizer)) if "\n" in t)
+
+
+@functools.lru_cache(maxsize=8)
+def _script_tokens(tokenizer, language: str) -> dict[int, tuple[str, ...]]:
+    """Id → its runs in a script `language` never writes, for every token that has one (Qwen2.5: ~25k ids of Chinese
+    characters for Korean). A token of raw bytes decodes to "\ufffd" and has none: a character spelt in several
+    tokens is left to validation."""
+    return {i: tuple(runs) for i, t in enumerate(_token_texts(tokenizer)) if (runs := other_scripts(t, language))}
+
+
+def _suppressed(tokenizer, prompts: list[Prompt]) -> list[int]:
+    """The ids a batch may not generate: tokens in a script its reply language never writes, except those whose text
+    its prompts hold (a Chinese dataset name in an abstract may be cited in a Korean summary)."""
+    languages = {p.language for p in prompts}
+    if len(languages) != 1 or None in languages:  # one style per call: mixed or unknown languages ban nothing
+        return []
+    (language,) = languages
+    held = other_scripts(" ".join(p.filled() for p in prompts), language)
+    return [i for i, runs in _script_tokens(tokenizer, language).items()
+            if not all(any(run in h for h in held) for run in runs)]
 
 
 def _line_limit(tokenizer, lines: int):
@@ -337,7 +366,8 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
     return batch, len(prefix)
 
 
-def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None) -> list[list[int]]:
+def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None,
+            suppress: list[int]) -> list[list[int]]:
     """One padded batch through model.generate: each row's new tokens, padded to the batch's longest."""
     import torch
     from transformers import StoppingCriteriaList
@@ -360,7 +390,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
     with torch.inference_mode():
         out = lm.model.generate(
             input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-            generation_config=_hf_generation_config(lm, config, forced),
+            generation_config=_hf_generation_config(lm, config, forced, suppress),
             **({_cache_kwarg(): cache} if cache is not None else {}),
             **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
             **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
@@ -369,7 +399,8 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
     return (out[:, ids.shape[1]:] if causal else out[:, 1:]).tolist()  # seq2seq: drop the decoder start token
 
 
-def _continuous(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, progress: bool) -> list[list[int]]:
+def _continuous(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, progress: bool,
+                suppress: list[int]) -> list[list[int]]:
     """All rows through transformers' continuous batching (generate_batch: a paged KV cache, its own scheduler, a
     stopped row's place taken by the next at once, no padding): each row's generated tokens, its EOS included.
     generate_batch takes no stopping criteria, so a stop string or line limit is applied afterwards (_stop_index): the
@@ -388,7 +419,7 @@ def _continuous(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig
         # heavy), 256, 1024 and 4096 took 40, 37 and 44 s: within the busy CPU's noise.
         max_batch_tokens=1024,
     )
-    out = lm.model.generate_batch(rows, generation_config=_hf_generation_config(lm, config, None),
+    out = lm.model.generate_batch(rows, generation_config=_hf_generation_config(lm, config, None, suppress),
                                   continuous_batching_config=cb, progress_bar=progress)
     results = list(out.values())  # in input order: generate_batch reorders by request id
     failed = [r.error for r in results if r.error is not None]
@@ -430,7 +461,9 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
     for forced, batch in plan:
         t0 = time.perf_counter()
         rows = [fitted[i][0] for i in batch]
-        new = _continuous(lm, rows, config, progress) if mode == "continuous" else _static(lm, rows, config, forced)
+        suppress = _suppressed(lm.tokenizer, [prompts[i] for i in batch]) if config.suppress_other_scripts else []
+        new = (_continuous(lm, rows, config, progress, suppress) if mode == "continuous" else
+               _static(lm, rows, config, forced, suppress))
         elapsed = time.perf_counter() - t0
         seconds = elapsed / len(batch)
         counts: list[int] = []

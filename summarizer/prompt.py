@@ -27,6 +27,9 @@ class Prompt:
     # Few-shot turns shown before this one, as (user turn, assistant reply) pairs: an input *and* its reply, so a small
     # model learns the mapping rather than a text to copy.
     shots: tuple[tuple[str, str], ...] = ()
+    # The reply's language ("en", "zh", "ko"); the engine suppresses tokens in a script it never writes
+    # (text.OTHER_SCRIPT) unless this prompt holds them. None = any script.
+    language: str | None = None
 
     def filled(self, abstract: str | None = None) -> str:
         """The user turn with the (possibly shortened) abstract put in place."""
@@ -109,6 +112,7 @@ def build_prompt(style: Style, paper: Paper) -> Prompt:
         key=paper.id, system=system_prompt(style), user=_user_turn(style, paper.title), abstract=_data(paper.abstract),
         target_lang=style.target_lang if style.kind == "translate" else None,
         source_lang=style.source_lang if style.kind == "translate" else None, prefill=style.prefill, shots=shots,
+        language=style.language,
     )
 
 

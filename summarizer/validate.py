@@ -21,7 +21,7 @@ from summarizer.prompt import (
     system_prompt,
 )
 from summarizer.styles import SCORE_LABELS, Field, Style
-from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD
+from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD, other_scripts
 
 QUOTE = 40  # characters of the reply quoted in a problem message: enough to find it, short enough for one line
 NAMED = 5  # invented numbers named in one message
@@ -130,26 +130,10 @@ PARAGRAPH_MIN = 20  # characters: a shorter paragraph field (a name, a title) is
 LANGUAGE_NAMES = {"en": "English", "zh": "Simplified Chinese", "ko": "Korean"}
 
 
-# Scripts no digest language writes in (Greek stays: λ, α name methods): Cyrillic, Hebrew, Arabic, Devanagari, Thai,
-# Japanese kana; Hangul in Chinese prose, Chinese characters in Korean prose. Under a no-repeat ban the 0.5B model
-# wrote "λ-RLМ" (Cyrillic М), "rely на" and "语言モデル" (2026-03-24); none of 560 large-model summaries holds any.
-OTHER_SCRIPT = {
-    "any": re.compile(r"[\u0400-\u052f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f\u3040-\u30ff]+"),
-    "zh": re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+"),  # Hangul syllables and jamo
-    # Chinese characters in Korean prose: the 0.5B model drifted into Chinese words ("现有的", "一致性") in 9 of 10
-    # ko-translate replies (2026-03-24); our users' Korean digest holds none.
-    "ko": re.compile(f"{CJK.pattern}+"),
-}
-
-
 def _other_script(text: str, paper: Paper, language: str) -> str | None:
     """The first run of another script in `text` that the title and abstract do not hold, if any."""
     source = f"{paper.title} {paper.abstract}"
-    for pattern in (OTHER_SCRIPT["any"], OTHER_SCRIPT.get(language)):
-        for run in pattern.findall(text) if pattern else ():
-            if run not in source:
-                return run
-    return None
+    return next((run for run in other_scripts(text, language) if run not in source), None)
 
 
 def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:

@@ -13,7 +13,7 @@ import warnings
 
 import pytest
 
-from summarizer import SummarizerError, loading
+from summarizer import SummarizerError, engine, loading
 from summarizer.config import GenerationConfig, load_preset
 from summarizer.engine import Generation, TruncationWarning, chat_text, generate, load_model, plan_batches
 from summarizer.prompt import Prompt
@@ -173,7 +173,6 @@ def test_order_preserved_across_buckets_and_on_result(tiny):
 
 
 def test_recording_sees_every_batch_and_only_inside_the_block(tiny):
-    from summarizer import engine
 
     prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(7, seed=5))]
     cfg = GenerationConfig(max_new_tokens=5, batch_size=3, max_padding=1.0)
@@ -200,7 +199,6 @@ def test_batch_of_one_equals_batch_of_n_under_greedy(tiny):
 def test_a_shared_prefix_is_prefilled_once_and_the_replies_do_not_change(tiny, sampled):
     """Rows that start alike (system prompt, example turn) share one prefill, kept for later calls that start with it
     too; every reply is the one the row would get with its whole prompt prefilled."""
-    from summarizer import engine
 
     system = "You summarize research abstracts. " * 4  # > PREFIX_MIN tokens of the byte tokenizer, shared by all
     prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(5, seed=4))]
@@ -263,7 +261,6 @@ def test_stop_strings_end_a_row_where_they_occur_and_the_rest_of_the_batch_goes_
 def test_a_line_limit_ends_each_row_after_that_many_line_breaks(tiny, monkeypatch):
     """max_lines counts generated tokens holding a line break. The random tiny model writes no text worth the name,
     so every token counts as a line break here: each row then stops after exactly max_lines tokens."""
-    from summarizer import engine
 
     prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(3, seed=4))]
     free = generate(tiny, prompts, GenerationConfig(max_new_tokens=16))
@@ -280,6 +277,45 @@ def test_newline_ids_are_the_tokens_that_hold_a_line_break(tiny):
     ids = _newline_ids(tiny.tokenizer)
     assert tiny.tokenizer("\n", add_special_tokens=False)["input_ids"][0] in ids
     assert not ids & set(tiny.tokenizer("ab c", add_special_tokens=False)["input_ids"])
+
+
+@pytest.fixture
+def scripts_lm(tiny_model_dir):
+    """The tiny model with whole-word tokens in three scripts, "现有" made the likeliest token and "한국" the next."""
+    lm = load_model(str(tiny_model_dir), dtype="float32")
+    lm.tokenizer.add_tokens(["现有", "한국", "язык"])
+    lm.model.resize_token_embeddings(len(lm.tokenizer))
+    han, hangul = lm.tokenizer.convert_tokens_to_ids(["现有", "한국"])
+    forward = lm.model.forward
+
+    def biased(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits[..., han] += 100
+        out.logits[..., hangul] += 50
+        return out
+
+    lm.model.forward = biased
+    return lm
+
+
+@pytest.mark.parametrize("batching", ["static", "continuous"])
+def test_tokens_in_a_script_the_reply_language_never_writes_are_not_generated(scripts_lm, batching):
+    """Korean replies get no Chinese characters (the likeliest token here; the 0.5B model wrote "现有的" in 9 of 10
+    ko-translate replies), Chinese ones no Hangul; a prompt that holds the word may have it, and so may a prompt of no
+    language or a config that turns the ban off."""
+    cfg = GenerationConfig(max_new_tokens=4, batching=batching)
+
+    def reply(language, abstract="we propose a model", **kw):
+        return generate(scripts_lm, [prompt("k", abstract, language=language)], dataclasses.replace(cfg, **kw))[0].text
+
+    assert reply(None) == reply("ko", suppress_other_scripts=False) == "现有" * 4
+    assert reply("zh") == "现有" * 4
+    assert reply("ko") == "한국" * 4  # the next likeliest; Korean itself is not banned
+    assert reply("ko", "we propose 现有 data") == "现有" * 4  # the abstract holds it
+    assert reply("en").startswith("现有")  # English is judged by its share of Latin script, not banned a script
+    cyrillic = scripts_lm.tokenizer.convert_tokens_to_ids("язык")
+    assert cyrillic in engine._suppressed(scripts_lm.tokenizer, [prompt("k", "x", language="en")])
+    assert engine._suppressed(scripts_lm.tokenizer, [prompt("k", "x", language="zh"), prompt("j", "x")]) == []
 
 
 def test_completion_count_stops_at_first_eos_even_though_pad_is_eos(tiny, monkeypatch):
