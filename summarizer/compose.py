@@ -68,6 +68,17 @@ def _last_sentence(text: str, start: int) -> str:
     return text[:ends[-1]] if ends else text
 
 
+def _whole(text: str, field: Field, start: int) -> str:
+    """A reply cut off by its token allowance, ended where its last whole part after `start` ends: a paragraph at its
+    last sentence, a list before its unfinished last item. Cut Korean bullets ending mid-word ("… 인공지능 액호테")
+    passed validation in 2 of 10 ko-bullets replies on 2026-03-24."""
+    if field.kind == "text":
+        return _last_sentence(text, start)
+    if field.kind == "list" and (end := text.rfind("\n", start)) >= 0:
+        return text[:end].rstrip()
+    return text
+
+
 # Words of the abstract translated in one piece (whole sentences; a longer sentence is a piece alone). Given a whole
 # 150-250-word abstract, the 0.5B model stopped after its first sentences or skipped some: 4 of 10 zh-translate and
 # 2-3 of 10 ko-translate replies lost numbers or the last sentences (coverage) on 2025-10-26 and 2026-03-24.
@@ -176,8 +187,16 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
     if style.kind == "translate":
         return translate(lm, style, prompts, config, on_result)
     if not sectioned(style, lm):
-        lines = section_lines(style.fields[0]) if len(style.fields) == 1 else 0
-        return engine.generate(lm, prompts, dataclasses.replace(config, max_lines=lines), on_result=on_result)
+        if len(style.fields) > 1:
+            return engine.generate(lm, prompts, config, on_result=on_result)
+        field = style.fields[0]
+
+        def ended(i: int, gen: Generation) -> Generation:
+            return gen if gen.finished else dataclasses.replace(gen, text=_whole(gen.text, field, len(prompts[i].prefill)))
+
+        gens = engine.generate(lm, prompts, dataclasses.replace(config, max_lines=section_lines(field)),
+                               on_result=on_result and (lambda i, gen: on_result(i, ended(i, gen))))
+        return [ended(i, gen) for i, gen in enumerate(gens)]
     fields = [f for f in style.fields if f.marker]
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i].filled()))
     results: dict[int, Generation] = {}
@@ -196,8 +215,8 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
             gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in group], cfg)
             for i, gen in zip(group, gens, strict=True):
                 replies[i] = _cut(gen.text, len(starts[i].strip()), stops)
-                if field.kind == "text" and not gen.finished:  # cut off by its allowance: end at a whole sentence
-                    replies[i] = _last_sentence(replies[i], len(starts[i].strip()))
+                if not gen.finished:  # cut off by its allowance: end at a whole sentence or item
+                    replies[i] = _whole(replies[i], field, len(starts[i].strip()))
                 rounds[i].append(gen)
         for i in sorted(group):
             gens = rounds[i]

@@ -141,7 +141,11 @@ def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     is in a script the style's language and the abstract do not use."""
     keywords = tuple(f.name for f in style.fields if f.kind == "keywords")  # bilingual by design
     paragraphs = [v for f in style.fields if isinstance(v := fields.get(f.name), str) and len(v) >= PARAGRAPH_MIN]
-    if (run := _other_script(" ".join(_texts(fields)), paper, style.language)) is not None:
+    if "\ufffd" in (text := " ".join(_texts(fields))) and "\ufffd" not in f"{paper.title} {paper.abstract}":
+        # A character the model spelt in raw bytes and broke off midway ("컨�다운", ko-bullets, 2026-03-24).
+        return [Problem("language", f"Write in {LANGUAGE_NAMES[style.language]} only (a broken character, "
+                                    f"\"{text[max(0, text.index(chr(0xfffd)) - 8):][:QUOTE]}\").")]
+    if (run := _other_script(text, paper, style.language)) is not None:
         return [Problem("language", f"Write in {LANGUAGE_NAMES[style.language]} only (\"{run[:QUOTE]}\" is in "
                                     "another script).")]
     for text in [" ".join(_texts(fields, skip=keywords)), *paragraphs]:

@@ -17,7 +17,7 @@ from summarizer.cli import app
 from summarizer.config import GenerationConfig
 from summarizer.engine import Generation, LoadedModel
 from summarizer.papers import Paper
-from summarizer.prompt import build_prompt, format_output
+from summarizer.prompt import build_prompt, format_output, parse_output
 from summarizer.styles import STYLES
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -588,6 +588,32 @@ def test_each_section_round_gets_its_field_allowance(style, monkeypatch):
     assert "第三" not in gen.text.split(f"{fields[0].marker}:")[1].split("\n")[0]
     if style == "zh-details":
         assert compose.section_tokens(st.fields[0]) == 120 < compose.SECTION_TOKENS["text"]
+
+
+@pytest.mark.parametrize("style", [n for n, s in sorted(STYLES.items()) if any(f.kind == "list" for f in s.fields)])
+def test_a_list_cut_off_by_its_allowance_loses_its_unfinished_last_item(style, monkeypatch):
+    """A reply that ran to max_new_tokens mid-item keeps the items before it, whole (the 0.5B model's Korean bullets
+    ended mid-word, "… 인공지능 액호테", and passed); in one pass or section by section."""
+    def fake(lm, prompts, config, on_result=None):
+        gens = [Generation(key=p.key, text=p.prefill + " 甲。\n- 乙。\n- 丙丙", prompt_tokens=1,
+                           completion_tokens=config.max_new_tokens, seconds=0.0, truncated=False, finished=False)
+                for p in prompts]
+        for i, gen in enumerate(gens):
+            if on_result is not None:
+                on_result(i, gen)
+        return gens
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    st = STYLES[style]
+    paper = Paper(id="2503.00001", title="Gizmo", date=DATE, abstract="Gizmo counts marbles. It is fast.")
+    seen = []
+    gen, = compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig(),
+                         on_result=lambda i, g: seen.append(g.text))
+    fields = parse_output(st, gen.text)
+    for f in st.fields:
+        if f.kind == "list":
+            assert fields[f.name] == ["甲。", "乙。"]
+    assert seen == [gen.text]
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))

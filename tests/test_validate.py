@@ -195,10 +195,11 @@ def test_a_summary_or_title_may_say_again_what_a_section_says(name):
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
-@pytest.mark.parametrize("word", ["RLМ", "モデル", "на", "모델", "现有的"])  # Cyrillic М, kana, Cyrillic, Hangul, Chinese
+# Cyrillic М, kana, Cyrillic, Hangul, Chinese, and a character broken off midway (U+FFFD, "컨�다운")
+@pytest.mark.parametrize("word", ["RLМ", "モデル", "на", "모델", "现有的", "x\ufffdy"])
 def test_a_word_in_another_script_is_the_wrong_language(name, word):
-    """What the 0.5B model wrote into Chinese summaries and Korean translations (2026-03-24); unless the abstract
-    itself holds it."""
+    """What the 0.5B model wrote into Chinese summaries and Korean translations and bullets (2026-03-24); unless the
+    abstract itself holds it."""
     style = STYLES[name]
     text_field = next(f.name for f in style.fields if f.kind == "text" or f.kind == "list")
     fields = json.loads(json.dumps(FIELDS[name]))
