@@ -27,6 +27,10 @@ class Field:
     # a 300-character translation of the abstract into zh-details' BACKGROUND (users': 150) and again into the next
     # sections.
     tokens: int = 0
+    # list kind: each item is one sentence (all 95 bullets of our users' Korean digest are). An item of several is
+    # split at its sentence ends, and a one-line item is never split at its commas: the 0.5B model wrote bullets of
+    # 4 sentences (386 characters), and a cut-off reply's one sentence came apart at its commas into 3 "bullets".
+    sentence_items: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,7 @@ STYLES: dict[str, Style] = {
     ),
     "ko-bullets": Style(
         name="ko-bullets", language="ko", kind="summary", layout="bullets",
-        fields=(Field("bullets", "", "list", 3, 6, hint="이 논문에 대한 한 문장"),),
+        fields=(Field("bullets", "", "list", 3, 6, hint="이 논문에 대한 한 문장", sentence_items=True),),
         system=_system("You summarize a research paper abstract in Korean bullet points for a daily digest.",
                        "Korean (한국어)"),
         user=_user("Summarize the abstract above in Korean (한국어), in the layout given."),

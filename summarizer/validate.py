@@ -530,12 +530,16 @@ RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
 REVERSED_KEYWORD = re.compile(r"^([^()（）]*[\u4e00-\u9fff][^()（）]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
 SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")  # "91.5%" does not end a sentence; "。" and ". " do
 LIST_SEPARATOR = re.compile(r"[，、；;]|,\s")  # "a, b, c" / "甲、乙、丙": a list written on one line
+# Where one sentence ends and the next starts inside an item: "다. " / "。" (a Hangul syllable before the period, so
+# "e.g. " or "Fig. 3" in a Korean bullet ends nothing).
+SENTENCE_BREAK = re.compile(r"(?<=[\uac00-\ud7a3][.!?])\s+|(?<=[。！？])\s*")
 
 
 def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
     """Layout problems no model is needed for, fixed: (fields, one note per repair for the sidecar).
 
-    A score outside the scale is brought to its nearest end; a list written on one line is split; repeated items are
+    A score outside the scale is brought to its nearest end; a list written on one line is split (at its sentence
+    ends where each item is a sentence, `Field.sentence_items`: never at its commas there); repeated items are
     dropped; a list or keyword field with too many items keeps the first max_items, keywords
     preferring well-shaped ones whose English half is in the abstract; score lines written inside another list
     (SCORES: marker forgotten) move to the scores field. Content (language, numbers, grounding) is never touched.
@@ -572,8 +576,12 @@ def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
         items = fields.get(f.name)
         if f.kind not in ("list", "keywords") or not isinstance(items, list):
             continue
-        if len(items) == 1 and f.min_items >= 2 and len(parts := [x.strip() for x in LIST_SEPARATOR.split(items[0])
-                                                                  if x.strip()]) >= f.min_items:
+        if f.sentence_items and len(split := [x.strip() for i in items for x in SENTENCE_BREAK.split(str(i))
+                                              if x.strip()]) != len(items):
+            notes.append(f"{f.marker or f.name}: {len(items)} items split into {len(split)} sentences")
+            fields[f.name] = items = split
+        if (len(items) == 1 and f.min_items >= 2 and not f.sentence_items
+                and len(parts := [x.strip() for x in LIST_SEPARATOR.split(items[0]) if x.strip()]) >= f.min_items):
             notes.append(f"{f.marker or f.name}: one line split into {len(parts)} items")
             fields[f.name] = items = parts
         if f.kind == "keywords":  # "中文 (English)" is the shape turned round: turn it back

@@ -406,6 +406,27 @@ def test_layout_repair_splits_a_list_written_on_one_line():
     assert tags == ["计数", "基准", "合成数据"]
 
 
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if any(f.kind == "list" for f in s.fields)])
+def test_layout_repair_makes_one_item_of_each_sentence_where_items_are_sentences(name):
+    """ko-bullets (each bullet one sentence): a bullet of three sentences becomes three, and a one-sentence reply is
+    not split at its commas into "bullets" (what the 0.5B model's cut-off replies became on 2026-03-24). Other list
+    fields keep their items, and their one-line lists are still split."""
+    style = STYLES[name]
+    f = next(f for f in style.fields if f.kind == "list")
+    long = "이 논문은 Gizmo를 소개합니다. Gizmo는 구슬을 셉니다. 합성 이미지로 학습합니다."
+    fixed, notes = repair(style, {**FIELDS[name], f.name: [long, "코드는 공개됩니다."]}, PAPER)
+    if f.sentence_items:
+        assert fixed[f.name] == ["이 논문은 Gizmo를 소개합니다.", "Gizmo는 구슬을 셉니다.", "합성 이미지로 학습합니다.",
+                                 "코드는 공개됩니다."]
+        assert notes == ["bullets: 2 items split into 4 sentences"]
+    else:
+        assert fixed[f.name] == [long, "코드는 공개됩니다."] and notes == []
+    one = "이 논문은 웹, 디바이스, 운영 시스템 등 다양한 환경에서 쓰이는 Gizmo를 소개합니다."
+    fixed, notes = repair(style, {**FIELDS[name], f.name: [one]}, PAPER)
+    assert (fixed[f.name] == [one]) is (f.sentence_items or f.min_items < 2)  # a list of one may be one line
+    assert any(style.fields[0].sentence_items for style in STYLES.values())
+
+
 def test_layout_repair_turns_reversed_keywords_round():
     reversed_ = ["计数 (Counting)", "基准（Benchmark）", "Gizmo (Gizmo基准)", "卷积神经网络 (CNN)", "合成数据 (synthetic data)"]
     fixed, notes = repair(ZH, {**FIELDS["zh-digest"], "keywords": reversed_}, PAPER)
