@@ -167,6 +167,14 @@ LEAKS = [  # (pattern, what it is): text that must never reach a digest
     (re.compile(r"<\|[^|>]*\|>|</?[A-Za-z][\w-]*(?:\s[^<>]*)?>"), "a markup tag"),
     (re.compile(r"^\s*[{\[]\s*\"|\"\w+\"\s*:\s*[\"\[{\d]"), "raw JSON"),
     (re.compile(r"^\s*(?:Title|Abstract|<abstract>)\s*:?", re.IGNORECASE), "an echo of the prompt"),
+    # The retry prompt's own words (prompt.repair_prompt and the problem messages below): on a repair retry the 0.5B
+    # model wrote '… Approach(" say the same.' into a Korean bullet that passed (ko-bullets, 2026-03-24).
+    (re.compile(r"previous reply|(?-i:\bProblems:)|whole reply again|\bDo not repeat\b|\bSay each thing once\b|"
+                r"\bsay the same\b|\bUse only numbers\b|\bis not in it\b|bullet points; write|\bWrite each keyword\b|"
+                r"\bMissing or empty section|\bTranslate the whole abstract\b|\bSpell the paper's names\b|"
+                r"\brepeats the prompt|\bWrite (?:in|about) (?:Korean|Simplified Chinese|English|this paper)\b|"
+                r"\bin another script\b|\bbroken character\b|\bone-sentence reason\b|\binteger score from\b|"
+                r"\bnearly the same as the one for paper\b", re.IGNORECASE), "an echo of the retry prompt"),
 ]
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from summarizer.papers import Paper
-from summarizer.prompt import format_output, parse_output
+from summarizer.prompt import format_output, parse_output, repair_prompt
 from summarizer.styles import STYLES
 from summarizer.validate import RULES, duplicates, numbers, prose, repair, script_share, similarity, validate
 
@@ -502,3 +503,28 @@ def test_an_example_sentence_reworded_around_its_core_is_a_copy():
     details = STYLES["zh-details"]
     fields = {**FIELDS["zh-details"], "prior_work": "现有的计数网络虽然精度高，但对手机来说太笨重。"}
     assert "copy" in rules(details, fields)
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_words_of_the_retry_prompt_in_a_reply_are_a_leak(name):
+    """On a repair retry the 0.5B model wrote '… Approach(" say the same.' into a Korean bullet (2026-03-24). Each line
+    the retry prompt adds, with its quotes taken out, is a leak in any field; the reply it was built for is not."""
+    style = STYLES[name]
+    field = next(f.name for f in style.fields if f.kind in ("text", "list"))
+    broken = json.loads(json.dumps(FIELDS[name]))
+    value = broken[field]
+    said = "Gizmo counts 77 marbles in 9 seconds. " * 3
+    broken[field] = [said, said, *value[1:]] if isinstance(value, list) else said
+    problems = [{"rule": p.rule, "message": p.message} for p in validate(style, broken, PAPER)]
+    assert {"numbers", "repetition"} <= {p["rule"] for p in problems}
+    base = repair_prompt(style, PAPER, []).user.split("\n\nYour previous reply")[0]
+    added = repair_prompt(style, PAPER, problems + [{"rule": "copy", "message": "x"}]).user[len(base):]
+    lines = [re.sub(r'"[^"]*"|\([^)]*\)', " ", line).strip("- ") for line in added.splitlines()]
+    lines = [line for line in lines if len(line) > 3]
+    assert len(lines) >= 4
+    for line in lines:
+        fields = json.loads(json.dumps(FIELDS[name]))
+        value = fields[field]
+        fields[field] = [f"{value[0]} {line}", *value[1:]] if isinstance(value, list) else f"{value} {line}"
+        assert "leak" in rules(style, fields), line
+    assert "leak" not in rules(style, FIELDS[name])
