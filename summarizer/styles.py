@@ -60,9 +60,9 @@ class Style:
     # Append the layout derived from `fields` (skeleton + counts) to the system prompt. Off for en-bullets only: the
     # embedded 135M model does best with its one short instruction (see its entry).
     with_layout: bool = True
-    # Section rounds (compose.write) may not write a run of this many tokens that the prompt or the reply so far
-    # already holds (0 = allowed). The prompt holds the example's reply, so its sentences cannot be written again;
-    # nor can a section repeat the one before. On 2026-03-24 the 0.5B model wrote its translation of the abstract into
+    # Prose section rounds (compose.write; not keywords or scores, compose.PROSE) may not write a run of this many
+    # tokens that the prompt or the reply so far already holds (0 = allowed). The prompt holds the example's reply,
+    # so its sentences cannot be written again; nor can a section repeat the one before. On 2026-03-24 the 0.5B model wrote its translation of the abstract into
     # BACKGROUND, PRIOR_WORK and CONTRIBUTION alike (repetition, 9 of 10 zh-details) and the example's IMPLEMENTATION
     # line with the paper's name swapped in (copy, 6 of 10). 8 tokens: longer than a method name or a number with its
     # unit (Qwen writes digits one token each), shorter than a copied clause.
@@ -235,7 +235,7 @@ STYLES: dict[str, Style] = {
             Field("keywords", "KEYWORDS", "keywords", 5, 5, aliases=("关键词", "核心关键词"), hint="中文术语 (摘要中的英文原词)"),
             Field("scores", "SCORES", "scores", aliases=_SCORES_ALIASES, hint="1-5 - 一句理由，点名这篇论文的方法或结果"),
         ),
-        _ZH_DIGEST_EXAMPLE, "zh-digest/4", 600,
+        _ZH_DIGEST_EXAMPLE, "zh-digest/5", 600,
         "本文对 Huggingface Daily Papers 推荐的论文从主要工作、主要亮点、关键词和评分四个方面进行速览。",
     ),
     "zh-details": _zh_summary(

@@ -618,8 +618,9 @@ def test_a_list_cut_off_by_its_allowance_loses_its_unfinished_last_item(style, m
 
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeypatch):
-    """Every section round of a Chinese summary style runs with its no-repeat length (the example's sentences and the
-    sections already written cannot be written again); other styles, and translations, keep the config's own."""
+    """Every prose round (paragraphs, lists) of a Chinese summary style runs with its no-repeat length (the example's
+    sentences and the sections already written cannot be written again); keyword and score rounds, whose shape the
+    example shows, other styles and translations keep the config's own."""
     configs = []
 
     def fake(lm, prompts, config, on_result=None):
@@ -632,5 +633,7 @@ def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeyp
     paper = Paper(id="2503.00001", title="Gizmo", date=DATE, abstract="Gizmo counts marbles. It is fast.")
     compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig(no_repeat_ngram_size=0))
     sectioned = compose.sectioned(st, fake_lm())
-    assert {c.no_repeat_ngram_size for c in configs} == {st.no_repeat_ngram if sectioned else 0}
+    rounds = [f for f in st.fields if f.marker] if sectioned else []
+    assert [c.no_repeat_ngram_size for c in configs] == (
+        [st.no_repeat_ngram if f.kind in compose.PROSE else 0 for f in rounds] if sectioned else [0] * len(configs))
     assert (st.no_repeat_ngram > 0) == (st.language == "zh" and st.kind == "summary")
