@@ -62,10 +62,11 @@ class Style:
     with_layout: bool = True
     # Prose section rounds (compose.write; not keywords or scores, compose.PROSE) may not write a run of this many
     # tokens that the prompt or the reply so far already holds (0 = allowed). The prompt holds the example's reply,
-    # so its sentences cannot be written again; nor can a section repeat the one before. On 2026-03-24 the 0.5B model wrote its translation of the abstract into
-    # BACKGROUND, PRIOR_WORK and CONTRIBUTION alike (repetition, 9 of 10 zh-details) and the example's IMPLEMENTATION
-    # line with the paper's name swapped in (copy, 6 of 10). 8 tokens: longer than a method name or a number with its
-    # unit (Qwen writes digits one token each), shorter than a copied clause.
+    # so its sentences cannot be written again; nor can a section repeat the one before. On 2026-03-24 the 0.5B model
+    # wrote its translation of the abstract into BACKGROUND, PRIOR_WORK and CONTRIBUTION alike (repetition, 9 of 10
+    # zh-details) and the example's IMPLEMENTATION line with the paper's name swapped in (copy, 6 of 10). 8 tokens:
+    # longer than a method name or a number with its unit (Qwen writes digits one token each), shorter than a copied
+    # clause.
     no_repeat_ngram: int = 0
     # Show the example paper's abstract and `example` as a finished user/assistant turn before the real one: the
     # 0.5B model then wrote about its own paper (its WORK paragraphs named the paper's method), where the layout
