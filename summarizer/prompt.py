@@ -30,6 +30,9 @@ class Prompt:
     # The reply's language ("en", "zh", "ko"); the engine suppresses tokens in a script it never writes
     # (text.OTHER_SCRIPT) unless this prompt holds them. None = any script.
     language: str | None = None
+    # The paper's title (data, as the user turn shows it): what a section's check grounds names and numbers in, with
+    # the abstract (see compose.SECTION_REDRAWS).
+    title: str = ""
 
     def filled(self, abstract: str | None = None) -> str:
         """The user turn with the (possibly shortened) abstract put in place."""
@@ -112,7 +115,7 @@ def build_prompt(style: Style, paper: Paper) -> Prompt:
         key=paper.id, system=system_prompt(style), user=_user_turn(style, paper.title), abstract=_data(paper.abstract),
         target_lang=style.target_lang if style.kind == "translate" else None,
         source_lang=style.source_lang if style.kind == "translate" else None, prefill=style.prefill, shots=shots,
-        language=style.language,
+        language=style.language, title=paper.title,
     )
 
 

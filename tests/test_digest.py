@@ -573,7 +573,8 @@ def test_each_section_round_gets_its_field_allowance(style, monkeypatch):
     configs = []
 
     def fake(lm, prompts, config, on_result=None):
-        configs.append(config)
+        if not config.do_sample:  # a round's first draw (a redraw of the section takes the same allowance)
+            configs.append(config)
         # Two sentences and a cut-off third (not finished): the round keeps the two.
         return [Generation(key=p.key, text=p.prefill + " 第一句。第二句。第三", prompt_tokens=1,
                            completion_tokens=config.max_new_tokens, seconds=0.0, truncated=False, finished=False)
@@ -588,6 +589,58 @@ def test_each_section_round_gets_its_field_allowance(style, monkeypatch):
     assert "第三" not in gen.text.split(f"{fields[0].marker}:")[1].split("\n")[0]
     if style == "zh-details":
         assert compose.section_tokens(st.fields[0]) == 120 < compose.SECTION_TOKENS["text"]
+
+
+SECTIONED = [n for n, s in sorted(STYLES.items()) if compose.sectioned(s, fake_lm())]
+
+
+@pytest.mark.parametrize("style", SECTIONED)
+def test_a_section_that_adds_a_problem_is_redrawn_alone_and_the_better_draw_kept(style, monkeypatch):
+    """A section that breaks a rule its reply so far did not (here an invented number; on 2026-03-24 a zh-details
+    PRIOR_WORK saying BACKGROUND again) is sampled again, alone, with a new seed each time, until it adds nothing or
+    the draws run out; a draw no better than the kept one is not kept, but costs its tokens. A paper whose sections
+    add nothing is never redrawn."""
+    st = STYLES[style]
+    golden = format_output(st, FIELDS[style])
+    fields = [f for f in st.fields if f.marker]
+    markers = "|".join(f.marker for f in fields)
+    body = {}  # each section as the round writes it: what follows its section_start in the golden reply
+    for f in fields:
+        section = re.search(rf"^{f.marker}:.*?(?=\n(?:{markers}):|\Z)", golden, re.S | re.M).group(0)
+        assert section.startswith(compose.section_start(f))
+        body[f.name] = section[len(compose.section_start(f)):]
+    target = [f for f in fields if f.kind in compose.PROSE][-1]
+    invented = body[target.name].rstrip() + "共有4,321张图像。"
+    draws = []
+
+    def fake(lm, prompts, config, on_result=None):
+        out = []
+        for p in prompts:
+            f = next(f for f in fields if p.prefill.endswith(compose.section_start(f)))
+            seed = config.seed if config.do_sample else None
+            draws.append((p.key, f.marker, seed))
+            bad = p.key == "2503.00001" and f is target and seed in (None, 1000)  # the second redraw is right
+            out.append(Generation(key=p.key, text=p.prefill + (invented if bad else body[f.name]), prompt_tokens=10,
+                                  completion_tokens=5, seconds=0.1, truncated=False, finished=True))
+        return out
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2)]
+    prompts = [build_prompt(st, p) for p in papers]
+    monkeypatch.setattr(compose, "SECTION_REDRAWS", 1)
+    gens = compose.write(fake_lm(), st, prompts, GenerationConfig(batch_size=2))
+    assert [d for d in draws if d[2] is not None] == [("2503.00001", target.marker, 1000)]
+    assert len(draws) == 2 * len(fields) + 1
+    assert "4,321" in gens[0].text  # the redraw was no better: the first draw stays
+    assert gens[0].completion_tokens == 5 * (len(fields) + 1) and gens[1].completion_tokens == 5 * len(fields)
+    draws.clear()
+    monkeypatch.setattr(compose, "SECTION_REDRAWS", 2)
+    gens = compose.write(fake_lm(), st, prompts, GenerationConfig(batch_size=2))
+    assert [d for d in draws if d[2] is not None] == [("2503.00001", target.marker, s) for s in (1000, 2000)]
+    assert gens[0].completion_tokens == 5 * (len(fields) + 2)
+    for paper, gen in zip(papers, gens, strict=True):
+        assert gen.text.strip() == golden.strip()
+        assert pipeline.check_reply(st, gen.text, paper).problems == []
 
 
 @pytest.mark.parametrize("style", [n for n, s in sorted(STYLES.items()) if any(f.kind == "list" for f in s.fields)])
@@ -624,7 +677,8 @@ def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeyp
     configs = []
 
     def fake(lm, prompts, config, on_result=None):
-        configs.append(config)
+        if not config.do_sample:  # a round's first draw (a redraw of the section keeps its config but the sampling)
+            configs.append(config)
         return [Generation(key=p.key, text=p.prefill + "x", prompt_tokens=1, completion_tokens=1, seconds=0.0,
                            truncated=False, finished=True) for p in prompts]
 
