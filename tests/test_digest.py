@@ -594,6 +594,48 @@ def test_each_section_round_gets_its_field_allowance(style, monkeypatch):
 SECTIONED = [n for n, s in sorted(STYLES.items()) if compose.sectioned(s, fake_lm())]
 
 
+ONE_LIST = [n for n, s in sorted(STYLES.items())
+            if s.kind == "summary" and len(s.fields) == 1 and s.fields[0].kind == "list" and s.fields[0].min_items > 1]
+
+
+@pytest.mark.parametrize("style", ONE_LIST)
+def test_a_list_the_model_ended_too_short_is_continued_once(style, monkeypatch):
+    """A one-pass list reply that ended (EOS) with fewer bullets than the style asks for (2 of 10 ko-bullets replies
+    of the 0.5B model on 2026-05-13: one bullet, then the end) gets one more round with its reply and a new bullet as
+    the prefill; a long enough list is not continued, and each paper is reported once, whole."""
+    st = STYLES[style]
+    field = st.fields[0]
+    rounds = []
+
+    def fake(lm, prompts, config, on_result=None):
+        rounds.append([(p.key, p.prefill) for p in prompts])
+        gens = []
+        for i, p in enumerate(prompts):
+            if p.prefill.endswith("\n-"):  # the continuation: the rest of the list
+                text = p.prefill + "".join(f" 乙{k}\n-" for k in range(field.min_items - 2)) + " 丙"
+            elif p.key == "2503.00001":  # one bullet and the end
+                text = p.prefill + " 甲"
+            else:
+                text = p.prefill + "\n- ".join(f" 丁{k}" for k in range(field.min_items))
+            gens.append(Generation(key=p.key, text=text, prompt_tokens=10, completion_tokens=5, seconds=0.1,
+                                   truncated=False, finished=True))
+            if on_result is not None:
+                on_result(i, gens[-1])
+        return gens
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2)]
+    seen = {}
+    gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
+                         on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
+    assert [k for k, _ in rounds[1]] == ["2503.00001"] and len(rounds) == 2
+    assert rounds[1][0][1] == gens[0].text[:len(rounds[1][0][1])]  # the first bullet was kept as the prefill
+    items = parse_output(st, gens[0].text)[field.name]
+    assert items[0] == "甲" and len(items) == field.min_items
+    assert gens[0].completion_tokens == 10 and gens[1].completion_tokens == 5
+    assert seen == {0: [gens[0].text], 1: [gens[1].text]}
+
+
 @pytest.mark.parametrize("style", SECTIONED)
 def test_a_section_that_adds_a_problem_is_redrawn_alone_and_the_better_draw_kept(style, monkeypatch):
     """A section that breaks a rule its reply so far did not (here an invented number; on 2026-03-24 a zh-details
