@@ -9,6 +9,7 @@ strings, the layout holds whatever the model, and each section gets its own toke
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Callable
 
@@ -67,6 +68,14 @@ def _cut(text: str, start: int, stops: tuple[str, ...]) -> str:
     """text up to the first stop string found after `start` (the part written in this round)."""
     ends = [k for s in stops if (k := text.find(s, start)) >= 0]
     return (text[:min(ends)] if ends else text).rstrip()
+
+
+def _paragraph(text: str, start: int) -> str:
+    """text up to the first line break after `start` that follows some text: a paragraph section is one paragraph.
+    A zh-notes GOAL went on with "方法：", "结果：" and bullets of its own, and passed (2 of 30 paragraphs written on
+    2026-03-24 ran past a line break, both into text of other sections)."""
+    m = re.compile(r"\s*\S[^\n]*").match(text, start)
+    return text[:m.end()].rstrip() if m else text
 
 
 def _last_sentence(text: str, start: int) -> str:
@@ -215,6 +224,8 @@ def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[
         for i, gen in zip(todo, gens, strict=True):
             start = len(starts[i].strip())
             text = _cut(gen.text, start, stops)
+            if field.kind == "text":
+                text = _paragraph(text, start)
             if not gen.finished:  # cut off by its allowance: end at a whole sentence or item
                 text = _whole(text, field, start)
             problems = _problems(style, prompts[i], text)

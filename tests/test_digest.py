@@ -637,6 +637,32 @@ def test_a_list_the_model_ended_too_short_is_continued_once(style, monkeypatch):
 
 
 @pytest.mark.parametrize("style", SECTIONED)
+def test_a_paragraph_section_is_one_paragraph(style, monkeypatch):
+    """A paragraph section that goes on past a line break with headings and bullets of its own (a zh-notes GOAL on
+    2026-03-24: "…。\n方法：\n- …", which passed) keeps its first paragraph only, also when it starts on the line
+    after its marker; list sections keep all their lines."""
+    st = STYLES[style]
+    paragraphs = tuple(compose.section_start(f) for f in st.fields if f.kind == "text" and f.marker)
+
+    def fake(lm, prompts, config, on_result=None):
+        return [Generation(key=p.key, text=p.prefill + ("\n甲乙丙。\n方法：\n- 丁。" if p.prefill.endswith(paragraphs) else
+                                                         " 戊。\n- 己。"), prompt_tokens=1, completion_tokens=1,
+                           seconds=0.0, truncated=False, finished=True) for p in prompts]
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    monkeypatch.setattr(compose, "SECTION_REDRAWS", 0)
+    paper = Paper(id="2503.00001", title="Gizmo", date=DATE, abstract=ABSTRACT)
+    gen, = compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig())
+    fields = parse_output(st, gen.text)
+    assert "方法" not in gen.text
+    for f in st.fields:
+        if f.kind == "text" and f.marker:
+            assert fields[f.name] == "甲乙丙。"
+        elif f.kind == "list":
+            assert fields[f.name] == ["戊。", "己。"]
+
+
+@pytest.mark.parametrize("style", SECTIONED)
 def test_a_section_that_adds_a_problem_is_redrawn_alone_and_the_better_draw_kept(style, monkeypatch):
     """A section that breaks a rule its reply so far did not (here an invented number; on 2026-03-24 a zh-details
     PRIOR_WORK saying BACKGROUND again) is sampled again, alone, with a new seed each time, until it adds nothing or
