@@ -160,8 +160,9 @@ def test_eval_prompts_are_the_inference_prompts(tiny_dataset, monkeypatch):
 
     def fake_generate(lm, prompts, config, on_result=None):
         seen.extend(prompts)
-        return [engine.Generation(p.key, p.prefill + " Lumen skips 90% of key blocks.", 5, 5, 0.1, False, True)
-                for p in prompts]
+        # A whole list (3 bullets): a shorter one would be continued by a round of its own (compose._one_pass).
+        return [engine.Generation(p.key, p.prefill + " Lumen skips 90% of key blocks.\n- It is fast.\n- It is small.",
+                                  5, 5, 0.1, False, True) for p in prompts]
 
     monkeypatch.setattr(engine, "generate", fake_generate)
     lm = engine.LoadedModel(model=None, tokenizer=None, kind="causal", provenance={"model": "fake"})
