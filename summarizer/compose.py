@@ -250,31 +250,47 @@ def _items(style: Style, field: Field, text: str) -> int:
 
 def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
               on_result: Callable[[int, Generation], None] | None) -> list[Generation]:
-    """A one-field reply in one engine pass (stopped after its last list item, ended at a whole part if cut off);
-    a list the model ended with fewer items than its field asks for is continued by one more round, its reply so far
-    and a new bullet as the prefill. On 2026-05-13 the 0.5B model ended 2 of 10 ko-bullets replies after their first
-    bullet, on every retry too."""
+    """A one-field reply in one engine pass, with the style's no-repeat length, stopped after its last list item and
+    ended at a whole part if cut off by its allowance.
+
+    A list left with fewer items than its field asks for gets the rest in one more round, its reply so far and a new
+    bullet as the prefill, sampled (seeded): greedy, a reply whose looping last bullet was dropped would loop again.
+    Seen: the embedded model ended an en-bullets reply after one bullet (1 of 28 on 2025-10-26), the 0.5B model two
+    ko-bullets replies after one bullet and a second looping to the allowance (2 of 10 on 2026-05-13), retries too."""
     field = style.fields[0]
-    cfg = dataclasses.replace(config, max_lines=section_lines(field))
+    cfg = dataclasses.replace(config, max_lines=section_lines(field),
+                              no_repeat_ngram_size=style.no_repeat_ngram or config.no_repeat_ngram_size)
 
     def ended(gen: Generation, start: int) -> Generation:
         return gen if gen.finished else dataclasses.replace(gen, text=_whole(gen.text, field, start))
 
-    def short(gen: Generation) -> bool:
-        return field.kind == "list" and gen.finished and _items(style, field, gen.text) < field.min_items
+    def room(i: int, gen: Generation) -> int:
+        """Tokens the reply left unused of its allowance if it is to be continued (0 if not): a dropped cut-off
+        part is given back by its share of the characters written, so that the continuation takes no more of the
+        context than the first round did."""
+        start, kept = len(prompts[i].prefill), ended(gen, len(prompts[i].prefill))
+        if field.kind != "list" or _items(style, field, kept.text) >= field.min_items:
+            return 0
+        used = gen.completion_tokens * (len(kept.text) - start) / max(len(gen.text) - start, 1)
+        left = cfg.max_new_tokens - round(used)
+        return left if left >= SECTION_TOKENS["list"] else 0  # room for one more item at least
 
-    def report(i: int, gen: Generation) -> None:
-        if on_result is not None and not short(gen := ended(gen, len(prompts[i].prefill))):
-            on_result(i, gen)
+    def report(i: int, gen: Generation) -> None:  # a reply to be continued is reported when it is
+        if on_result is not None and not room(i, gen):
+            on_result(i, ended(gen, len(prompts[i].prefill)))
 
-    gens = [ended(g, len(prompts[i].prefill)) for i, g in enumerate(engine.generate(lm, prompts, cfg, on_result=report))]
-    again = [i for i, gen in enumerate(gens) if short(gen)]
-    if again:
+    raw = engine.generate(lm, prompts, cfg, on_result=report)
+    rooms = {i: n for i, gen in enumerate(raw) if (n := room(i, gen))}
+    gens = [ended(gen, len(prompts[i].prefill)) for i, gen in enumerate(raw)]
+    if rooms:
+        again = sorted(rooms)
         more = [dataclasses.replace(prompts[i], prefill=gens[i].text.rstrip() + "\n-") for i in again]
-        for i, prompt, gen in zip(again, more, engine.generate(lm, more, cfg), strict=True):
+        rest = dataclasses.replace(cfg, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + 1000,
+                                   max_new_tokens=min(rooms.values()))
+        for i, prompt, gen in zip(again, more, engine.generate(lm, more, rest), strict=True):
             first = gens[i]
-            gens[i] = dataclasses.replace(
-                ended(gen, len(prompt.prefill)), prompt_tokens=first.prompt_tokens,
+            gens[i] = dataclasses.replace(  # (from the prefill's "\n-": a cut-off first new item goes too)
+                ended(gen, len(prompt.prefill) - 2), prompt_tokens=first.prompt_tokens,
                 completion_tokens=first.completion_tokens + gen.completion_tokens, seconds=first.seconds + gen.seconds,
                 truncated=first.truncated or gen.truncated)
             if on_result is not None:

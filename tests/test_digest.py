@@ -599,41 +599,50 @@ ONE_LIST = [n for n, s in sorted(STYLES.items())
 
 
 @pytest.mark.parametrize("style", ONE_LIST)
-def test_a_list_the_model_ended_too_short_is_continued_once(style, monkeypatch):
-    """A one-pass list reply that ended (EOS) with fewer bullets than the style asks for (2 of 10 ko-bullets replies
-    of the 0.5B model on 2026-05-13: one bullet, then the end) gets one more round with its reply and a new bullet as
-    the prefill; a long enough list is not continued, and each paper is reported once, whole."""
+def test_a_list_left_too_short_is_continued_once(style, monkeypatch):
+    """A one-pass list reply left with fewer bullets than the style asks for gets one more round, sampled, with its
+    reply and a new bullet as the prefill: one that ended after a bullet (the embedded model, 1 of 28 en-bullets on
+    2025-10-26) and one whose second bullet looped to the allowance and was dropped (ko-bullets, 2 of 10 on
+    2026-05-13). A long enough list is not continued, and each paper is reported once, whole."""
     st = STYLES[style]
     field = st.fields[0]
     rounds = []
 
     def fake(lm, prompts, config, on_result=None):
-        rounds.append([(p.key, p.prefill) for p in prompts])
+        rounds.append([(p.key, p.prefill, config.do_sample) for p in prompts])
         gens = []
         for i, p in enumerate(prompts):
-            if p.prefill.endswith("\n-"):  # the continuation: the rest of the list
-                text = p.prefill + "".join(f" 乙{k}\n-" for k in range(field.min_items - 2)) + " 丙"
-            elif p.key == "2503.00001":  # one bullet and the end
+            finished = True
+            if p.prefill.endswith("\n-"):  # the continuation: the rest of the list, its last item cut off
+                text, finished = p.prefill + "".join(f" 乙{k}\n-" for k in range(field.min_items - 1)) + " 丙", False
+            elif p.key in ("2503.00001", "2503.00004"):  # one bullet and the end
                 text = p.prefill + " 甲"
+            elif p.key == "2503.00002":  # a second bullet looping to the allowance
+                text, finished = p.prefill + " 甲\n- 戊戊戊戊", False
             else:
                 text = p.prefill + "\n- ".join(f" 丁{k}" for k in range(field.min_items))
-            gens.append(Generation(key=p.key, text=text, prompt_tokens=10, completion_tokens=5, seconds=0.1,
-                                   truncated=False, finished=True))
+            # The fourth paper's bullet took its whole allowance: no room is left to continue it in.
+            tokens = config.max_new_tokens if p.key == "2503.00004" else 5
+            gens.append(Generation(key=p.key, text=text, prompt_tokens=10, completion_tokens=tokens, seconds=0.1,
+                                   truncated=False, finished=finished))
             if on_result is not None:
                 on_result(i, gens[-1])
         return gens
 
     monkeypatch.setattr(compose.engine, "generate", fake)
-    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2)]
+    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2, 3, 4)]
     seen = {}
     gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
                          on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
-    assert [k for k, _ in rounds[1]] == ["2503.00001"] and len(rounds) == 2
-    assert rounds[1][0][1] == gens[0].text[:len(rounds[1][0][1])]  # the first bullet was kept as the prefill
-    items = parse_output(st, gens[0].text)[field.name]
-    assert items[0] == "甲" and len(items) == field.min_items
-    assert gens[0].completion_tokens == 10 and gens[1].completion_tokens == 5
-    assert seen == {0: [gens[0].text], 1: [gens[1].text]}
+    assert len(rounds) == 2 and [(k, s) for k, _, s in rounds[1]] == [("2503.00001", True), ("2503.00002", True)]
+    for gen, (_, prefill, _) in zip(gens, rounds[1], strict=False):
+        assert prefill == st.prefill + " 甲\n-" and gen.text.startswith(prefill)  # the kept bullet is the prefill
+        items = parse_output(st, gen.text)[field.name]
+        assert items == ["甲"] + [f"乙{k}" for k in range(field.min_items - 1)]  # the cut-off "丙" dropped
+        assert gen.completion_tokens == 10
+    assert "戊" not in gens[1].text and gens[2].completion_tokens == 5
+    assert parse_output(st, gens[3].text)[field.name] == ["甲"]  # reported as it was
+    assert seen == {i: [gen.text] for i, gen in enumerate(gens)}
 
 
 @pytest.mark.parametrize("style", SECTIONED)
@@ -716,7 +725,7 @@ def test_a_list_cut_off_by_its_allowance_loses_its_unfinished_last_item(style, m
     """A reply that ran to max_new_tokens mid-item keeps the items before it, whole (the 0.5B model's Korean bullets
     ended mid-word, "… 인공지능 액호테", and passed); in one pass or section by section."""
     def fake(lm, prompts, config, on_result=None):
-        gens = [Generation(key=p.key, text=p.prefill + " 甲。\n- 乙。\n- 丙丙", prompt_tokens=1,
+        gens = [Generation(key=p.key, text=p.prefill + " 甲。\n- 乙。\n- 丙。\n- 丁丁", prompt_tokens=1,
                            completion_tokens=config.max_new_tokens, seconds=0.0, truncated=False, finished=False)
                 for p in prompts]
         for i, gen in enumerate(gens):
@@ -733,7 +742,7 @@ def test_a_list_cut_off_by_its_allowance_loses_its_unfinished_last_item(style, m
     fields = parse_output(st, gen.text)
     for f in st.fields:
         if f.kind == "list":
-            assert fields[f.name] == ["甲。", "乙。"]
+            assert fields[f.name] == ["甲。", "乙。", "丙。"]
     assert seen == [gen.text]
 
 
@@ -756,6 +765,8 @@ def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeyp
     compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig(no_repeat_ngram_size=0))
     sectioned = compose.sectioned(st, fake_lm())
     rounds = [f for f in st.fields if f.marker] if sectioned else []
+    one_list = st.kind == "summary" and len(st.fields) == 1 and st.fields[0].kind == "list"
     assert [c.no_repeat_ngram_size for c in configs] == (
-        [st.no_repeat_ngram if f.kind in compose.PROSE else 0 for f in rounds] if sectioned else [0] * len(configs))
-    assert (st.no_repeat_ngram > 0) == (st.language == "zh" and st.kind == "summary")
+        [st.no_repeat_ngram if f.kind in compose.PROSE else 0 for f in rounds] if sectioned
+        else [st.no_repeat_ngram if one_list else 0] * len(configs))
+    assert (st.no_repeat_ngram > 0) == (st.language in ("zh", "ko") and st.kind == "summary")
