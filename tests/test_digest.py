@@ -646,16 +646,17 @@ def test_a_list_left_too_short_is_continued_once(style, monkeypatch):
 
 
 @pytest.mark.parametrize("style", SECTIONED)
-def test_a_paragraph_section_is_one_paragraph(style, monkeypatch):
+def test_a_paragraph_section_is_one_paragraph_and_a_list_its_bullets(style, monkeypatch):
     """A paragraph section that goes on past a line break with headings and bullets of its own (a zh-notes GOAL on
     2026-03-24: "…。\n方法：\n- …", which passed) keeps its first paragraph only, also when it starts on the line
-    after its marker; list sections keep all their lines."""
+    after its marker; a list section that goes on with a line that is no bullet ("EXPERIMENTS: …", a paragraph)
+    ends before it."""
     st = STYLES[style]
     paragraphs = tuple(compose.section_start(f) for f in st.fields if f.kind == "text" and f.marker)
 
     def fake(lm, prompts, config, on_result=None):
         return [Generation(key=p.key, text=p.prefill + ("\n甲乙丙。\n方法：\n- 丁。" if p.prefill.endswith(paragraphs) else
-                                                         " 戊。\n- 己。"), prompt_tokens=1, completion_tokens=1,
+                                                         " 戊。\n- 己。\n\n庚：辛。\n- 壬。"), prompt_tokens=1, completion_tokens=1,
                            seconds=0.0, truncated=False, finished=True) for p in prompts]
 
     monkeypatch.setattr(compose.engine, "generate", fake)
@@ -663,7 +664,7 @@ def test_a_paragraph_section_is_one_paragraph(style, monkeypatch):
     paper = Paper(id="2503.00001", title="Gizmo", date=DATE, abstract=ABSTRACT)
     gen, = compose.write(fake_lm(), st, [build_prompt(st, paper)], GenerationConfig())
     fields = parse_output(st, gen.text)
-    assert "方法" not in gen.text
+    assert "方法" not in gen.text and "庚" not in gen.text
     for f in st.fields:
         if f.kind == "text" and f.marker:
             assert fields[f.name] == "甲乙丙。"
