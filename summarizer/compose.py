@@ -262,16 +262,15 @@ def _items(style: Style, field: Field, text: str) -> int:
 
 def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
               on_result: Callable[[int, Generation], None] | None) -> list[Generation]:
-    """A one-field reply in one engine pass, with the style's no-repeat length, stopped after its last list item and
-    ended at a whole part if cut off by its allowance.
+    """A one-field reply in one engine pass, stopped after its last list item and ended at a whole part if cut off
+    by its allowance.
 
     A list left with fewer items than its field asks for gets the rest in one more round, its reply so far and a new
     bullet as the prefill, sampled (seeded): greedy, a reply whose looping last bullet was dropped would loop again.
     Seen: the embedded model ended an en-bullets reply after one bullet (1 of 28 on 2025-10-26), the 0.5B model two
     ko-bullets replies after one bullet and a second looping to the allowance (2 of 10 on 2026-05-13), retries too."""
     field = style.fields[0]
-    cfg = dataclasses.replace(config, max_lines=section_lines(field),
-                              no_repeat_ngram_size=style.no_repeat_ngram or config.no_repeat_ngram_size)
+    cfg = dataclasses.replace(config, max_lines=section_lines(field))
 
     def ended(gen: Generation, start: int) -> Generation:
         return gen if gen.finished else dataclasses.replace(gen, text=_whole(gen.text, field, start))

@@ -66,8 +66,8 @@ class Style:
     # wrote its translation of the abstract into BACKGROUND, PRIOR_WORK and CONTRIBUTION alike (repetition, 9 of 10
     # zh-details) and the example's IMPLEMENTATION line with the paper's name swapped in (copy, 6 of 10). 8 tokens:
     # longer than a method name or a number with its unit (Qwen writes digits one token each), shorter than a copied
-    # clause. One-pass list styles run with it too (ko-bullets/4): on 2026-05-13 a Korean bullet looped "VGM의 VGM의 …"
-    # to the token allowance and was dropped, leaving a one-bullet reply (2 of 10, retries too).
+    # clause. Not for ko-bullets (one pass): banned from the example's Korean runs, the model wrote English bullets
+    # (language 2 of 10 on 2026-03-24 and on 2026-05-13; ko-bullets/4, see README).
     no_repeat_ngram: int = 0
     # Show the example paper's abstract and `example` as a finished user/assistant turn before the real one: the
     # 0.5B model then wrote about its own paper (its WORK paragraphs named the paper's method), where the layout
@@ -224,7 +224,7 @@ STYLES: dict[str, Style] = {
         system=_system("You summarize a research paper abstract in Korean bullet points for a daily digest.",
                        "Korean (한국어)"),
         user=_user("Summarize the abstract above in Korean (한국어), in the layout given."),
-        example=_KO_BULLETS_EXAMPLE, prompt_version="ko-bullets/4", max_new_tokens=320, prefill="-", no_repeat_ngram=8,
+        example=_KO_BULLETS_EXAMPLE, prompt_version="ko-bullets/5", max_new_tokens=320, prefill="-",
         description="[Hugging Face Daily Papers](https://huggingface.co/papers)의 논문을 로컬 오픈 웨이트 "
         "모델로 한국어 요약합니다.",
         license=LICENSE, citation=CITATION,
