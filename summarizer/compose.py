@@ -237,9 +237,9 @@ def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[
         for i, gen in zip(todo, gens, strict=True):
             start = len(starts[i].strip())
             text = _cut(gen.text, start, stops)
+            if not gen.finished:  # cut off by its allowance: end at a whole sentence or item (first: a list's
+                text = _whole(text, field, start)  # unfinished last line may be the one that is no bullet)
             text = _paragraph(text, start) if field.kind == "text" else _bullets(text, start)
-            if not gen.finished:  # cut off by its allowance: end at a whole sentence or item
-                text = _whole(text, field, start)
             problems = _problems(style, prompts[i], text)
             n = sum((problems - judged[i]).values())
             if i not in kept or n < added[i]:  # the better draw stays (the first on a tie)

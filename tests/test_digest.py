@@ -726,7 +726,8 @@ def test_a_list_cut_off_by_its_allowance_loses_its_unfinished_last_item(style, m
     """A reply that ran to max_new_tokens mid-item keeps the items before it, whole (the 0.5B model's Korean bullets
     ended mid-word, "… 인공지능 액호테", and passed); in one pass or section by section."""
     def fake(lm, prompts, config, on_result=None):
-        gens = [Generation(key=p.key, text=p.prefill + " 甲。\n- 乙。\n- 丙。\n- 丁丁", prompt_tokens=1,
+        # The unfinished last line is no bullet: it goes, and the bullet before it stays.
+        gens = [Generation(key=p.key, text=p.prefill + " 甲。\n- 乙。\n- 丙。\n丁丁", prompt_tokens=1,
                            completion_tokens=config.max_new_tokens, seconds=0.0, truncated=False, finished=False)
                 for p in prompts]
         for i, gen in enumerate(gens):
