@@ -70,11 +70,20 @@ def _cut(text: str, start: int, stops: tuple[str, ...]) -> str:
     return (text[:min(ends)] if ends else text).rstrip()
 
 
+def _redraw(config: GenerationConfig, draw: int) -> GenerationConfig:
+    """The config of a piece's, section's or list's `draw`-th redraw: sampled as the digest's retries are, seeded
+    apart from them and from the other draws."""
+    return dataclasses.replace(config, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + 1000 * draw)
+
+
+PARAGRAPH = re.compile(r"\s*\S[^\n]*")  # a paragraph's text from where it starts: up to its first line break
+
+
 def _paragraph(text: str, start: int) -> str:
     """text up to the first line break after `start` that follows some text: a paragraph section is one paragraph.
     A zh-notes GOAL went on with "方法：", "结果：" and bullets of its own, and passed (2 of 30 paragraphs written on
     2026-03-24 ran past a line break, both into text of other sections)."""
-    m = re.compile(r"\s*\S[^\n]*").match(text, start)
+    m = PARAGRAPH.match(text, start)
     return text[:m.end()].rstrip() if m else text
 
 
@@ -186,7 +195,7 @@ def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
         if not bad:
             break
         again = sorted(bad)
-        sampled = dataclasses.replace(cfg, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + 1000 * draw)
+        sampled = _redraw(cfg, draw)
         for j, g in zip(again, engine.generate(lm, [flat[j] for j in again], sampled), strict=True):
             g = dataclasses.replace(g, text=_translation(style, g.text))
             n = problems(j, g.text)
@@ -231,8 +240,7 @@ def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[
     for draw in range(SECTION_REDRAWS + 1):
         if not todo:
             break
-        drawn = config if not draw else dataclasses.replace(config, do_sample=True, temperature=0.7, top_p=0.9,
-                                                            seed=config.seed + 1000 * draw)
+        drawn = _redraw(config, draw) if draw else config
         gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in todo], drawn)
         for i, gen in zip(todo, gens, strict=True):
             start = len(starts[i].strip())
@@ -296,8 +304,7 @@ def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
     if rooms:
         again = sorted(rooms)
         more = [dataclasses.replace(prompts[i], prefill=gens[i].text.rstrip() + "\n-") for i in again]
-        rest = dataclasses.replace(cfg, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + 1000,
-                                   max_new_tokens=min(rooms.values()))
+        rest = dataclasses.replace(_redraw(cfg, 1), max_new_tokens=min(rooms.values()))
         for i, prompt, gen in zip(again, more, engine.generate(lm, more, rest), strict=True):
             first = gens[i]
             gens[i] = dataclasses.replace(  # (from the prefill's "\n-": a cut-off first new item goes too)
