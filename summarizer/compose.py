@@ -268,51 +268,93 @@ def _items(style: Style, field: Field, text: str) -> int:
     return sum(len([x for x in SENTENCE_BREAK.split(i) if x.strip()]) for i in items) if field.sentence_items else len(items)
 
 
+# Sampled redraws of a one-pass list from its first item that adds a problem (copies the example, says an earlier
+# item again, is in another language, ...) or from its end when it is short: the items before it stay. Seen in
+# ko-bullets (2025-10-26, 2026-03-24, 2026-05-13): 5 of 30 replies failed for one such item after two retries
+# ("광학 흐름 네트워크를 압축하는 …" first, the rest about the paper; one sentence six times). See the README.
+ITEM_REDRAWS = 2
+NEXT_ITEM = re.compile(r"\n[ \t]*-")  # where a list reply's next item begins
+
+
+def _first_bad(style: Style, prompt: Prompt, text: str) -> int | None:
+    """Where the first item of a one-field list reply begins that breaks a rule the items before it did not (0: the
+    first; None: no item does). The count is not judged: a list cut before an item is short."""
+    before, begin = Counter(), 0
+    for end in [m.start() for m in NEXT_ITEM.finditer(text, len(prompt.prefill))] + [len(text)]:
+        now = _problems(style, prompt, text[:end])
+        del now["bullets"]
+        if now - before:
+            return begin
+        before, begin = now, end
+    return None
+
+
 def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
               on_result: Callable[[int, Generation], None] | None) -> list[Generation]:
     """A one-field reply in one engine pass, stopped after its last list item and ended at a whole part if cut off
     by its allowance.
 
-    A list left with fewer items than its field asks for gets the rest in one more round, its reply so far and a new
-    bullet as the prefill, sampled (seeded): greedy, a reply whose looping last bullet was dropped would loop again.
+    A list whose item adds a problem, or left with fewer items than its field asks for, is drawn again from there:
+    its items before that item and a new bullet as the prefill, sampled (seeded; greedy, a reply whose looping last
+    bullet was dropped would loop again), up to ITEM_REDRAWS times, within the allowance its kept items left (so the
+    context is never exceeded); the draw with the fewest problems is kept, its rounds' tokens and seconds summed.
     Seen: the embedded model ended an en-bullets reply after one bullet (1 of 28 on 2025-10-26), the 0.5B model two
     ko-bullets replies after one bullet and a second looping to the allowance (2 of 10 on 2026-05-13), retries too."""
     field = style.fields[0]
     cfg = dataclasses.replace(config, max_lines=section_lines(field))
+    rates: dict[int, float] = {}  # tokens per character of each paper's first round
 
     def ended(gen: Generation, start: int) -> Generation:
         return gen if gen.finished else dataclasses.replace(gen, text=_whole(gen.text, field, start))
 
-    def room(i: int, gen: Generation) -> int:
-        """Tokens the reply left unused of its allowance if it is to be continued (0 if not): a dropped cut-off
-        part is given back by its share of the characters written, so that the continuation takes no more of the
-        context than the first round did."""
-        start, kept = len(prompts[i].prefill), ended(gen, len(prompts[i].prefill))
-        if field.kind != "list" or _items(style, field, kept.text) >= field.min_items:
-            return 0
-        used = gen.completion_tokens * (len(kept.text) - start) / max(len(gen.text) - start, 1)
-        left = cfg.max_new_tokens - round(used)
-        return left if left >= SECTION_TOKENS["list"] else 0  # room for one more item at least
+    def rate(i: int, raw: Generation) -> None:  # a cut-off part later dropped counts: its tokens are given back
+        rates.setdefault(i, raw.completion_tokens / max(len(raw.text) - len(prompts[i].prefill), 1))
 
-    def report(i: int, gen: Generation) -> None:  # a reply to be continued is reported when it is
-        if on_result is not None and not room(i, gen):
-            on_result(i, ended(gen, len(prompts[i].prefill)))
+    def again(i: int, gen: Generation) -> tuple[str, int] | None:
+        """The items a reply keeps if it is to be drawn again from its first bad item or its end (None if not):
+        its text up to there, and the tokens left of its allowance for the rest."""
+        if field.kind != "list":
+            return None
+        bad = _first_bad(style, prompts[i], gen.text)
+        kept = gen.text if bad is None else gen.text[:bad].rstrip()
+        if bad is None and _items(style, field, kept) >= field.min_items:
+            return None
+        left = cfg.max_new_tokens - round(rates[i] * max(len(kept) - len(prompts[i].prefill), 0))
+        return (kept, left) if left >= SECTION_TOKENS["list"] else None  # room for one more item at least
+
+    def report(i: int, raw: Generation) -> None:  # a reply to be drawn again is reported when it is
+        rate(i, raw)
+        if on_result is not None and not again(i, gen := ended(raw, len(prompts[i].prefill))):
+            on_result(i, gen)
 
     raw = engine.generate(lm, prompts, cfg, on_result=report)
-    rooms = {i: n for i, gen in enumerate(raw) if (n := room(i, gen))}
+    for i, gen in enumerate(raw):
+        rate(i, gen)
     gens = [ended(gen, len(prompts[i].prefill)) for i, gen in enumerate(raw)]
-    if rooms:
-        again = sorted(rooms)
-        more = [dataclasses.replace(prompts[i], prefill=gens[i].text.rstrip() + "\n-") for i in again]
-        rest = dataclasses.replace(_redraw(cfg, 1), max_new_tokens=min(rooms.values()))
-        for i, prompt, gen in zip(again, more, engine.generate(lm, more, rest), strict=True):
-            first = gens[i]
-            gens[i] = dataclasses.replace(  # (from the prefill's "\n-": a cut-off first new item goes too)
-                ended(gen, len(prompt.prefill) - 2), prompt_tokens=first.prompt_tokens,
+    todo = {i: plan for i, gen in enumerate(gens) if (plan := again(i, gen))}
+    done = set(todo)
+    for draw in range(1, ITEM_REDRAWS + 1):
+        if not todo:
+            break
+        keys = sorted(todo)
+        more = [dataclasses.replace(prompts[i], prefill=f"{todo[i][0]}\n-" if todo[i][0] else prompts[i].prefill)
+                for i in keys]
+        kept = min(len(NEXT_ITEM.findall(todo[i][0])) + bool(todo[i][0]) for i in keys)  # fewest items kept
+        rest = dataclasses.replace(_redraw(cfg, draw), max_new_tokens=min(todo[i][1] for i in keys),
+                                   max_lines=max(cfg.max_lines - kept, 1))
+        for i, prompt, gen in zip(keys, more, engine.generate(lm, more, rest), strict=True):
+            first = gens[i]  # (from the prefill's "\n-": a cut-off first new item goes too)
+            gen = dataclasses.replace(
+                ended(gen, max(len(prompt.prefill) - 2, 0)), prompt_tokens=first.prompt_tokens,
                 completion_tokens=first.completion_tokens + gen.completion_tokens, seconds=first.seconds + gen.seconds,
                 truncated=first.truncated or gen.truncated)
-            if on_result is not None:
-                on_result(i, gens[i])
+            old, new = _problems(style, prompts[i], first.text), _problems(style, prompts[i], gen.text)
+            gens[i] = gen if sum(new.values()) <= sum(old.values()) else dataclasses.replace(
+                first, completion_tokens=gen.completion_tokens, seconds=gen.seconds)
+        todo = {i: plan for i in keys if (plan := again(i, gens[i]))}
+    if on_result is not None:
+        for i in sorted(done):
+            on_result(i, gens[i])
     return gens
 
 

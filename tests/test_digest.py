@@ -164,6 +164,7 @@ def test_one_bad_paper_never_kills_the_digest(hf_day, home, monkeypatch):
         configs.append(config)
         return real(fake, lm, prompts, config, on_result)
 
+    monkeypatch.setattr(compose, "ITEM_REDRAWS", 0)  # the digest's retries alone (a redraw of the bad item each too)
     result = run("en-bullets", spy, monkeypatch, home, retries=2)
     assert [len(c) for c in fake.calls] == [3, 1, 1]  # bounded retries, for the bad paper only
     assert [c.do_sample for c in configs] == [False, True, True] and configs[1].seed != configs[2].seed
@@ -599,13 +600,14 @@ ONE_LIST = [n for n, s in sorted(STYLES.items())
 
 
 @pytest.mark.parametrize("style", ONE_LIST)
-def test_a_list_left_too_short_is_continued_once(style, monkeypatch):
+def test_a_list_left_too_short_is_continued(style, monkeypatch):
     """A one-pass list reply left with fewer bullets than the style asks for gets one more round, sampled, with its
     reply and a new bullet as the prefill: one that ended after a bullet (the embedded model, 1 of 28 en-bullets on
     2025-10-26) and one whose second bullet looped to the allowance and was dropped (ko-bullets, 2 of 10 on
     2026-05-13). A long enough list is not continued, and each paper is reported once, whole."""
     st = STYLES[style]
     field = st.fields[0]
+    first, *rest = FIELDS[style][field.name]
     rounds = []
 
     def fake(lm, prompts, config, on_result=None):
@@ -614,13 +616,13 @@ def test_a_list_left_too_short_is_continued_once(style, monkeypatch):
         for i, p in enumerate(prompts):
             finished = True
             if p.prefill.endswith("\n-"):  # the continuation: the rest of the list, its last item cut off
-                text, finished = p.prefill + "".join(f" 乙{k}\n-" for k in range(field.min_items - 1)) + " 丙", False
+                text, finished = p.prefill + "".join(f" {x}\n-" for x in rest) + " 丙", False
             elif p.key in ("2503.00001", "2503.00004"):  # one bullet and the end
-                text = p.prefill + " 甲"
+                text = f"{p.prefill} {first}"
             elif p.key == "2503.00002":  # a second bullet looping to the allowance
-                text, finished = p.prefill + " 甲\n- 戊戊戊戊", False
+                text, finished = f"{p.prefill} {first}\n- 戊戊戊戊", False
             else:
-                text = p.prefill + "\n- ".join(f" 丁{k}" for k in range(field.min_items))
+                text = p.prefill + "\n-".join(f" {x}" for x in [first, *rest])
             # The fourth paper's bullet took its whole allowance: no room is left to continue it in.
             tokens = config.max_new_tokens if p.key == "2503.00004" else 5
             gens.append(Generation(key=p.key, text=text, prompt_tokens=10, completion_tokens=tokens, seconds=0.1,
@@ -635,14 +637,72 @@ def test_a_list_left_too_short_is_continued_once(style, monkeypatch):
     gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
                          on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
     assert len(rounds) == 2 and [(k, s) for k, _, s in rounds[1]] == [("2503.00001", True), ("2503.00002", True)]
-    for gen, (_, prefill, _) in zip(gens, rounds[1], strict=False):
-        assert prefill == st.prefill + " 甲\n-" and gen.text.startswith(prefill)  # the kept bullet is the prefill
-        items = parse_output(st, gen.text)[field.name]
-        assert items == ["甲"] + [f"乙{k}" for k in range(field.min_items - 1)]  # the cut-off "丙" dropped
+    for paper, gen, (_, prefill, _) in zip(papers, gens, rounds[1], strict=False):
+        assert prefill == f"{st.prefill} {first}\n-" and gen.text.startswith(prefill)  # the kept bullet is the prefill
+        assert parse_output(st, gen.text)[field.name] == [first, *rest]  # the cut-off "丙" dropped
+        assert pipeline.check_reply(st, gen.text, paper).problems == []
         assert gen.completion_tokens == 10
     assert "戊" not in gens[1].text and gens[2].completion_tokens == 5
-    assert parse_output(st, gens[3].text)[field.name] == ["甲"]  # reported as it was
+    assert parse_output(st, gens[3].text)[field.name] == [first]  # reported as it was
     assert seen == {i: [gen.text] for i, gen in enumerate(gens)}
+
+
+@pytest.mark.parametrize("style", ONE_LIST)
+def test_a_list_item_that_adds_a_problem_is_drawn_again_from_there(style, monkeypatch):
+    """A one-pass list whose item breaks a rule the items before it did not is sampled again from that item, the
+    items before it as the prefill, until no item does or ITEM_REDRAWS run out: seen in ko-bullets, an example's
+    bullet among bullets about the paper ("… 흐름 추정에 기여가 적은 채널을 제거합니다", 2026-05-13; first, on
+    2025-10-26) and one sentence said again and again (2026-03-24), each failing after two retries. A draw no better
+    than the kept one is not kept; a list whose items add nothing is never drawn again."""
+    st = STYLES[style]
+    field = st.fields[0]
+    good = FIELDS[style][field.name]
+    example = [line.lstrip("- ") for line in st.example.splitlines() if line.startswith("-")]
+    # An item that says an earlier sentence again (an item repeated word for word is dropped as a layout repair, and
+    # so is a repeated Korean sentence, each one item).
+    repeat = {"en-bullets": f"{good[1]} {good[1]}", "ko-bullets": f"Gizmo: {good[0]}"}[style]
+    first = {  # paper -> its first round: the example's second bullet second, its first bullet first, a repeat
+        "2503.00001": [good[0], example[1], *good[1:]],
+        "2503.00002": [example[0], *good[1:]],
+        "2503.00003": [good[0], repeat, *good[1:]],
+        "2503.00004": good,
+    }
+    draws = []
+
+    def fake(lm, prompts, config, on_result=None):
+        gens = []
+        for i, p in enumerate(prompts):
+            draws.append((p.key, p.prefill, config.seed if config.do_sample else None))
+            if not config.do_sample:
+                items = first[p.key]
+            elif p.key == "2503.00003" and config.seed == 1000:  # its first redraw repeats itself again
+                items = [repeat, *good[1:]]
+            else:
+                items = good[p.prefill.count("\n-"):]
+            gens.append(Generation(key=p.key, text=p.prefill + "\n-".join(f" {x}" for x in items), prompt_tokens=10,
+                                   completion_tokens=5, seconds=0.1, truncated=False, finished=True))
+            if on_result is not None:
+                on_result(i, gens[-1])
+        return gens
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2, 3, 4)]
+    seen = {}
+    gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
+                         on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
+    kept = f"{st.prefill} {good[0]}\n-"
+    assert [d for d in draws if d[2] is not None] == [
+        ("2503.00001", kept, 1000), ("2503.00002", st.prefill, 1000), ("2503.00003", kept, 1000),
+        ("2503.00003", kept, 2000)]
+    for paper, gen in zip(papers, gens, strict=True):
+        assert parse_output(st, gen.text)[field.name] == good
+        assert pipeline.check_reply(st, gen.text, paper).problems == []
+    assert [g.completion_tokens for g in gens] == [10, 10, 15, 5]
+    assert seen == {i: [gen.text] for i, gen in enumerate(gens)}
+    monkeypatch.setattr(compose, "ITEM_REDRAWS", 1)  # one draw only: the repeat stays, as no better
+    gens = compose.write(fake_lm(), st, [build_prompt(st, papers[2])], GenerationConfig())
+    assert [x.rule for x in pipeline.check_reply(st, gens[0].text, papers[2]).problems] == ["repetition"]
+    assert gens[0].completion_tokens == 10
 
 
 @pytest.mark.parametrize("style", SECTIONED)
