@@ -20,7 +20,7 @@ from summarizer.prompt import (
     parse_scores,
     system_prompt,
 )
-from summarizer.styles import SCORE_LABELS, Field, Style
+from summarizer.styles import EXAMPLE_TOPIC, SCORE_LABELS, Field, Style
 from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD, other_scripts
 
 QUOTE = 40  # characters of the reply quoted in a problem message: enough to find it, short enough for one line
@@ -443,7 +443,20 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     copied = _example_keywords(style) & {_keyword_en(k) for f, items in _lists(style, fields, "keywords") for k in items}
     if stray := sorted(en for en in copied if not any(_grounded(w, words, stems) for w in LATIN_TERM.findall(en))):
         return [Problem("copy", f"Write keywords of this paper: \"{stray[0]}\" is the prompt example's keyword.")]
+    if style.kind == "summary" and (topic := example_topic(prose(fields), paper)):
+        return [Problem("copy", f"Write about this paper: \"{topic[0]}\" is the prompt example's topic, and this "
+                                f"abstract never says \"{topic[1]}\".")]
     return []
+
+
+def example_topic(text: str, paper: Paper) -> tuple[str, str] | None:
+    """(a word of the example paper's topic in `text`, its English) when the paper's title and abstract hold none of
+    its English word-starts (see styles.EXAMPLE_TOPIC): too short for the shingle rules, it was copied."""
+    source = f"{paper.title} {paper.abstract}".lower()
+    for word, english in EXAMPLE_TOPIC.items():
+        if word in text and not any(re.search(rf"\b{e}", source) for e in english):
+            return word, english[0]
+    return None
 
 
 

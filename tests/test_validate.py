@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -479,6 +480,25 @@ def test_a_keyword_of_the_example_that_the_abstract_names_is_no_copy():
     paper = Paper(id=PAPER.id, title=PAPER.title, date=PAPER.date, abstract=PAPER.abstract + " We use optical flow.")
     keywords = [*FIELDS["zh-digest"]["keywords"][:4], "Optical Flow (光流)"]
     assert "copy" not in rules(ZH, zh(keywords=keywords), paper)
+
+
+TOPIC = {"zh": "Gizmo也能统计光流。", "ko": "Gizmo는 채널도 셉니다."}  # a word of the example paper's topic each
+
+
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary" and s.language in TOPIC])
+def test_a_word_of_the_examples_topic_that_the_abstract_never_says_is_a_copy(name):
+    """The 0.5B model carried the example paper's topic into other papers' summaries in phrases too short for the
+    line rule ("HoloCine在多个光流基准上实验", "다양한 채널을 제거합니다"; 13 valid replies of 70). A paper whose
+    abstract says "flow" or "channel" may use the words."""
+    st = STYLES[name]
+    field = [f for f in st.fields if f.kind in ("text", "list")][-1]
+    value = FIELDS[name][field.name]
+    topic = TOPIC[st.language]
+    fields = {**FIELDS[name], field.name: f"{value}{topic}" if field.kind == "text" else [*value[:-1], f"{value[-1]} {topic}"]}
+    assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, fields)
+    assert any("example's topic" in p.message for p in validate(st, fields, PAPER))
+    paper = dataclasses.replace(PAPER, abstract=PAPER.abstract + " Counting also works on optical flow and each colour channel.")
+    assert rules(st, fields, paper) == []
 
 
 def test_layout_repair_never_touches_content():
