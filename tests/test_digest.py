@@ -599,6 +599,17 @@ ONE_LIST = [n for n, s in sorted(STYLES.items())
             if s.kind == "summary" and len(s.fields) == 1 and s.fields[0].kind == "list" and s.fields[0].min_items > 1]
 
 
+def write_four(st, fake, monkeypatch) -> tuple[list[Paper], list[Generation], dict[int, list[str]]]:
+    """Four papers 2503.00001-4 written by compose.write on `fake` as the engine: the papers, their Generations,
+    and the texts reported for each paper index."""
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2, 3, 4)]
+    seen: dict[int, list[str]] = {}
+    gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
+                         on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
+    return papers, gens, seen
+
+
 @pytest.mark.parametrize("style", ONE_LIST)
 def test_a_list_left_too_short_is_continued(style, monkeypatch):
     """A one-pass list reply left with fewer bullets than the style asks for gets one more round, sampled, with its
@@ -631,11 +642,7 @@ def test_a_list_left_too_short_is_continued(style, monkeypatch):
                 on_result(i, gens[-1])
         return gens
 
-    monkeypatch.setattr(compose.engine, "generate", fake)
-    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2, 3, 4)]
-    seen = {}
-    gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
-                         on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
+    papers, gens, seen = write_four(st, fake, monkeypatch)
     assert len(rounds) == 2 and [(k, s) for k, _, s in rounds[1]] == [("2503.00001", True), ("2503.00002", True)]
     for paper, gen, (_, prefill, _) in zip(papers, gens, rounds[1], strict=False):
         assert prefill == f"{st.prefill} {first}\n-" and gen.text.startswith(prefill)  # the kept bullet is the prefill
@@ -685,11 +692,7 @@ def test_a_list_item_that_adds_a_problem_is_drawn_again_from_there(style, monkey
                 on_result(i, gens[-1])
         return gens
 
-    monkeypatch.setattr(compose.engine, "generate", fake)
-    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in (1, 2, 3, 4)]
-    seen = {}
-    gens = compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(),
-                         on_result=lambda i, g: seen.setdefault(i, []).append(g.text))
+    papers, gens, seen = write_four(st, fake, monkeypatch)
     kept = f"{st.prefill} {good[0]}\n-"
     assert [d for d in draws if d[2] is not None] == [
         ("2503.00001", kept, 1000), ("2503.00002", st.prefill, 1000), ("2503.00003", kept, 1000),
