@@ -501,6 +501,23 @@ def test_a_word_of_the_examples_topic_that_the_abstract_never_says_is_a_copy(nam
     assert rules(st, fields, paper) == []
 
 
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.language != "en"])
+def test_a_sentence_left_in_english_is_the_wrong_language(name):
+    """Sentences of the abstract copied untranslated into Korean bullets (25 and 39 words) and translations passed
+    the share rule; a method's full name with its acronym (6 words at most in honest text) is no sentence."""
+    st = STYLES[name]
+    field = [f for f in st.fields if f.kind in ("text", "list")][-1]
+    value = FIELDS[name][field.name]
+
+    def added(text):
+        return {**FIELDS[name], field.name: f"{value} {text}" if field.kind == "text" else
+                [*value[:-1], f"{value[-1]} {text}"]}
+
+    sentence = "A small CNN reaches high accuracy, and the code of Gizmo is public for everyone."
+    assert "language" in rules(st, added(sentence)) and "language" not in rules(st, FIELDS[name])
+    assert "language" not in rules(st, added("Gizmo (Generative Image Zoo for Marble Objects)"))
+
+
 def test_layout_repair_never_touches_content():
     fields = {**FIELDS["zh-digest"], "work": "This paragraph is in English, about 42 invented things."}
     fixed, notes = repair(ZH, fields, PAPER)
