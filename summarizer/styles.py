@@ -120,14 +120,14 @@ EXAMPLE_ABSTRACT = (
 # Words of the example paper's topic (optical flow, pruned channels, phones) as the Chinese and Korean examples write
 # them, each with the English word-starts an abstract holds when a summary of it may use the word honestly. The 0.5B
 # model carried them into other papers' summaries, and they passed: "HoloCine在多个光流基准上实验", "AdaSPEC：高效光流
-# 网络解码器", "… 흐름 추정을 개발합니다", "다양한 채널을 제거합니다" (13 valid replies of 70, 2025-10-26 to
-# 2026-07-06). A large model's 560 Chinese summaries use them 17 times, always with the English in the abstract (once
-# "剪枝" for "slimming").
+# 网络解码器", "… 흐름 추정을 개발합니다", "다양한 채널을 제거합니다", "광학 흐름 네트워크" for a paper on flows
+# (14 valid replies of 80, 2025-10-26 to 2026-07-06). A large model's 560 Chinese summaries use them 17 times,
+# always with the English in the abstract (once "剪枝" for "slimming").
 EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
-    "光流": ("flow",), "剪枝": ("prun", "slim", "sparsif"), "剪除": ("prun", "slim", "sparsif"),
+    "光流": ("optical", "optic flow"), "光学": ("optical", "optics"), "剪枝": ("prun", "slim", "sparsif"), "剪除": ("prun", "slim", "sparsif"),
     "通道": ("channel", "pathway"), "手机": ("phone", "mobile", "smartphone"),
     "移动端": ("mobile", "phone", "device", "edge"),
-    "흐름": ("flow", "stream", "trend"), "채널": ("channel",), "가지치기": ("prun",), "모바일": ("mobile",),
+    "광학": ("optical", "optics"), "흐름": ("flow", "stream", "trend"), "채널": ("channel",), "가지치기": ("prun",), "모바일": ("mobile",),
     "휴대폰": ("phone", "mobile", "smartphone"), "스마트폰": ("phone", "mobile", "smartphone"),
 }
 
