@@ -122,8 +122,10 @@ EXAMPLE_ABSTRACT = (
 # model carried them into other papers' summaries, and they passed: "HoloCine在多个光流基准上实验", "AdaSPEC：高效光流
 # 网络解码器", "… 흐름 추정을 개발합니다", "다양한 채널을 제거합니다", "광학 흐름 네트워크" for a paper on flows
 # (14 valid replies of 80, 2025-10-26 to 2026-07-06). A large model's 560 Chinese summaries use them 17 times,
-# always with the English in the abstract (once "剪枝" for "slimming").
+# always with the English in the abstract (once "剪枝" for "slimming"). The example paper's own name too, in any case:
+# "TinyFlow在SLay the Spire 2游戏的环境中…" passed as a zh-details summary of a paper on agents' memory (2026-07-06).
 EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
+    "TinyFlow": ("tinyflow",),
     "光流": ("optical", "optic flow"), "光学": ("optical", "optics"), "剪枝": ("prun", "slim", "sparsif"), "剪除": ("prun", "slim", "sparsif"),
     "通道": ("channel", "pathway"), "手机": ("phone", "mobile", "smartphone"),
     "移动端": ("mobile", "phone", "device", "edge"),

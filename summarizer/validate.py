@@ -470,9 +470,9 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
 def example_topic(text: str, paper: Paper) -> tuple[str, str] | None:
     """(a word of the example paper's topic in `text`, its English) when the paper's title and abstract hold none of
     its English word-starts (see styles.EXAMPLE_TOPIC): too short for the shingle rules, it was copied."""
-    source = f"{paper.title} {paper.abstract}".lower()
+    source, text = f"{paper.title} {paper.abstract}".lower(), text.lower()
     for word, english in EXAMPLE_TOPIC.items():
-        if word in text and not any(re.search(rf"\b{e}", source) for e in english):
+        if word.lower() in text and not any(re.search(rf"\b{e}", source) for e in english):
             return word, english[0]
     return None
 
