@@ -131,6 +131,11 @@ EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
     "移动端": ("mobile", "phone", "device", "edge"),
     # "在两个 benchmarks上，准确性接近完整网络" for a paper on reasoning with fewer tokens (zh-notes, 2026-03-24)
     "完整网络": ("full", "dense", "unpruned", "uncompressed", "original"),
+    # "在确保精度的同时，减少长时记忆LLM任务的计算量" (the example's GOAL) for a paper on agents' memory (zh-notes,
+    # 2026-07-06); 剪裁 is the model's spelling of 剪枝 ("网络剪裁" as a tag of a paper on compiling functions)
+    "计算量": ("comput", "flop", "cost", "efficien", "latenc", "speed", "memory", "fast", "cheap", "overhead", "budget",
+            "resource", "lightweight", "expensive"),
+    "剪裁": ("prun", "crop", "clip", "trim", "cut", "tailor"),
     "광학": ("optical", "optics"), "흐름": ("flow", "stream", "trend"), "채널": ("channel",), "가지치기": ("prun",), "모바일": ("mobile",),
     "휴대폰": ("phone", "mobile", "smartphone"), "스마트폰": ("phone", "mobile", "smartphone"),
 }
