@@ -136,6 +136,9 @@ EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
     "计算量": ("comput", "flop", "cost", "efficien", "latenc", "speed", "memory", "fast", "cheap", "overhead", "budget",
             "resource", "lightweight", "expensive"),
     "剪裁": ("prun", "crop", "clip", "trim", "cut", "tailor"),
+    # "흐름 추정과 관련된 인터페이스" (the example's "flow estimate") for a paper on test-time scaling whose abstract
+    # has "flow" once, in another sense (ko-bullets, 2026-05-13)
+    "흐름 추정": ("optical flow", "flow estimat", "scene flow", "flow field", "optic flow"),
     "광학": ("optical", "optics"), "흐름": ("flow", "stream", "trend"), "채널": ("channel",), "가지치기": ("prun",), "모바일": ("mobile",),
     "휴대폰": ("phone", "mobile", "smartphone"), "스마트폰": ("phone", "mobile", "smartphone"),
 }
