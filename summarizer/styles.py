@@ -129,8 +129,10 @@ EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
     "光流": ("optical", "optic flow"), "光学": ("optical", "optics"), "剪枝": ("prun", "slim", "sparsif"), "剪除": ("prun", "slim", "sparsif"),
     "通道": ("channel", "pathway"), "手机": ("phone", "mobile", "smartphone"),
     "移动端": ("mobile", "phone", "device", "edge"),
-    # "在两个 benchmarks上，准确性接近完整网络" for a paper on reasoning with fewer tokens (zh-notes, 2026-03-24)
+    # "在两个 benchmarks上，准确性接近完整网络" for a paper on reasoning with fewer tokens (zh-notes, 2026-03-24), and
+    # once that failed, "在两个示例上，准确性接近完整模型" for the same paper
     "完整网络": ("full", "dense", "unpruned", "uncompressed", "original"),
+    "完整模型": ("full", "dense", "unpruned", "uncompressed", "original"),
     # "在确保精度的同时，减少长时记忆LLM任务的计算量" (the example's GOAL) for a paper on agents' memory (zh-notes,
     # 2026-07-06); 剪裁 is the model's spelling of 剪枝 ("网络剪裁" as a tag of a paper on compiling functions)
     "计算量": ("comput", "flop", "cost", "efficien", "latenc", "speed", "memory", "fast", "cheap", "overhead", "budget",
