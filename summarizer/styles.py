@@ -110,6 +110,7 @@ _KO_BULLETS_EXAMPLE = """- 이 논문은 광학 흐름 네트워크를 압축하
 
 # The example paper of every style's `example` (an invented paper: no real one is summarized in the prompt).
 EXAMPLE_TITLE = "TinyFlow: Pruning Optical Flow Networks for Mobile Devices"
+EXAMPLE_NAME = EXAMPLE_TITLE.split(":")[0]  # the example method's name, "TinyFlow"
 EXAMPLE_ABSTRACT = (
     "Optical flow networks are accurate but too heavy for phones. We present TinyFlow, a method that compresses "
     "optical flow networks by pruning the channels that contribute little to the flow estimate, ranked by their "
@@ -125,14 +126,13 @@ EXAMPLE_ABSTRACT = (
 # always with the English in the abstract (once "剪枝" for "slimming"). The example paper's own name too, in any case:
 # "TinyFlow在SLay the Spire 2游戏的环境中…" passed as a zh-details summary of a paper on agents' memory (2026-07-06).
 EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
-    "TinyFlow": ("tinyflow",),
+    EXAMPLE_NAME: (EXAMPLE_NAME.lower(),),
     "光流": ("optical", "optic flow"), "光学": ("optical", "optics"), "剪枝": ("prun", "slim", "sparsif"), "剪除": ("prun", "slim", "sparsif"),
     "通道": ("channel", "pathway"), "手机": ("phone", "mobile", "smartphone"),
     "移动端": ("mobile", "phone", "device", "edge"),
     # "在两个 benchmarks上，准确性接近完整网络" for a paper on reasoning with fewer tokens (zh-notes, 2026-03-24), and
     # once that failed, "在两个示例上，准确性接近完整模型" for the same paper
-    "完整网络": ("full", "dense", "unpruned", "uncompressed", "original"),
-    "完整模型": ("full", "dense", "unpruned", "uncompressed", "original"),
+    **dict.fromkeys(("完整网络", "完整模型"), ("full", "dense", "unpruned", "uncompressed", "original")),
     # "在确保精度的同时，减少长时记忆LLM任务的计算量" (the example's GOAL) for a paper on agents' memory (zh-notes,
     # 2026-07-06); 剪裁 is the model's spelling of 剪枝 ("网络剪裁" as a tag of a paper on compiling functions)
     "计算量": ("comput", "flop", "cost", "efficien", "latenc", "speed", "memory", "fast", "cheap", "overhead", "budget",

@@ -485,16 +485,20 @@ def test_a_keyword_of_the_example_that_the_abstract_names_is_no_copy():
 TOPIC = {"zh": "Gizmo也能统计光流。", "ko": "Gizmo는 채널도 셉니다."}  # a word of the example paper's topic each
 
 
+def with_added(name: str, text: str) -> dict:
+    """The style's valid fields with `text` added to the end of its last paragraph or list item."""
+    field = [f for f in STYLES[name].fields if f.kind in ("text", "list")][-1]
+    value = FIELDS[name][field.name]
+    return {**FIELDS[name], field.name: f"{value} {text}" if field.kind == "text" else [*value[:-1], f"{value[-1]} {text}"]}
+
+
 @pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary" and s.language in TOPIC])
 def test_a_word_of_the_examples_topic_that_the_abstract_never_says_is_a_copy(name):
     """The 0.5B model carried the example paper's topic into other papers' summaries in phrases too short for the
     line rule ("HoloCine在多个光流基准上实验", "다양한 채널을 제거합니다"; 13 valid replies of 70). A paper whose
     abstract says "flow" or "channel" may use the words."""
     st = STYLES[name]
-    field = [f for f in st.fields if f.kind in ("text", "list")][-1]
-    value = FIELDS[name][field.name]
-    topic = TOPIC[st.language]
-    fields = {**FIELDS[name], field.name: f"{value}{topic}" if field.kind == "text" else [*value[:-1], f"{value[-1]} {topic}"]}
+    fields = with_added(name, TOPIC[st.language])
     assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, fields)
     assert any("example's topic" in p.message for p in validate(st, fields, PAPER))
     paper = dataclasses.replace(PAPER, abstract=PAPER.abstract + " Counting also works on optical flow and each colour channel.")
@@ -506,9 +510,7 @@ def test_the_example_papers_name_is_a_copy_unless_the_abstract_says_it(name):
     """"TinyFlow在SLay the Spire 2游戏的环境中…" passed as a zh-details summary of a paper on agents' memory: one
     Latin term is too few for the grounding rule's share."""
     st = STYLES[name]
-    field = [f for f in st.fields if f.kind in ("text", "list")][-1]
-    value = FIELDS[name][field.name]
-    named = {**FIELDS[name], field.name: f"{value} tinyFlow" if field.kind == "text" else [*value[:-1], f"{value[-1]} TINYFLOW"]}
+    named = with_added(name, "tinyFlow" if st.language == "en" else "TINYFLOW")
     assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, named)
     assert "copy" not in rules(st, named, dataclasses.replace(PAPER, abstract=PAPER.abstract + " It extends TinyFlow."))
 
@@ -518,16 +520,9 @@ def test_a_sentence_left_in_english_is_the_wrong_language(name):
     """Sentences of the abstract copied untranslated into Korean bullets (25 and 39 words) and translations passed
     the share rule; a method's full name with its acronym (6 words at most in honest text) is no sentence."""
     st = STYLES[name]
-    field = [f for f in st.fields if f.kind in ("text", "list")][-1]
-    value = FIELDS[name][field.name]
-
-    def added(text):
-        return {**FIELDS[name], field.name: f"{value} {text}" if field.kind == "text" else
-                [*value[:-1], f"{value[-1]} {text}"]}
-
     sentence = "A small CNN reaches high accuracy, and the code of Gizmo is public for everyone."
-    assert "language" in rules(st, added(sentence)) and "language" not in rules(st, FIELDS[name])
-    assert "language" not in rules(st, added("Gizmo (Generative Image Zoo for Marble Objects)"))
+    assert "language" in rules(st, with_added(name, sentence)) and "language" not in rules(st, FIELDS[name])
+    assert "language" not in rules(st, with_added(name, "Gizmo (Generative Image Zoo for Marble Objects)"))
 
 
 def test_layout_repair_never_touches_content():
