@@ -45,7 +45,7 @@ def section_lines(field: Field) -> int:
 def section_start(field: Field) -> str:
     """What the reply holds before the model writes the section: its marker, and the first bullet (or score label)
     for lists, which keeps a small model from writing a list on one line or scores without labels. (Putting the
-    field's hint into the marker as a cue was tried: more loops, and keywords no better; see README.)"""
+    field's hint into the marker as a cue was tried: more loops, and keywords no better; docs/BENCHMARKS.md.)"""
     if field.kind == "scores":
         return f"{field.marker}:\n- {next(iter(SCORE_LABELS.values()))}:"
     if field.kind in ("list", "keywords"):
@@ -59,8 +59,8 @@ def sectioned(style: Style, lm: LoadedModel) -> bool:
 
 
 # Section kinds a style's no-repeat ban applies to: prose. Keywords and score lines have a fixed shape that the
-# prompt's example shows ("- 实用性: 4 - …" is 8 tokens): banned from it, zh-digest/4 wrote scores without a number
-# or "0.8" in 7 of 10 replies and no SCORES at all in 5 (2026-03-24, 2/10 valid; 6/10 before the ban).
+# prompt's example shows ("- 实用性: 4 - …" is 8 tokens); banning n-grams of that shape keeps the model from writing
+# the shape at all (scores without a number, no SCORES section).
 PROSE = ("text", "list")
 
 
@@ -81,16 +81,16 @@ PARAGRAPH = re.compile(r"\s*\S[^\n]*")  # a paragraph's text from where it start
 
 def _paragraph(text: str, start: int) -> str:
     """text up to the first line break after `start` that follows some text: a paragraph section is one paragraph.
-    A zh-notes GOAL went on with "方法：", "结果：" and bullets of its own, and passed (2 of 30 paragraphs written on
-    2026-03-24 ran past a line break, both into text of other sections)."""
+    A small model runs on past it into headings and bullets of its own ("方法：", "结果："), text that belongs to
+    other sections or to none."""
     m = PARAGRAPH.match(text, start)
     return text[:m.end()].rstrip() if m else text
 
 
 def _bullets(text: str, start: int) -> str:
-    """text up to its first line after `start` that is not a bullet: a list section is its bullets. 8 of 30 zh-notes
-    and 3 of 10 zh-details list sections on 2026-03-24 went on with a paragraph, a heading of their own
-    ("EXPERIMENTS:", "结果：") or the layout's words ("标签：2到6 bullets"), and most passed."""
+    """text up to its first line after `start` that is not a bullet: a list section is its bullets. What follows
+    them is a paragraph, a heading of the model's own ("EXPERIMENTS:", "结果：") or the layout's words echoed back,
+    none of which belongs to the section."""
     head, *lines = text[start:].split("\n")
     kept = [head]
     for line in lines:
@@ -108,8 +108,7 @@ def _last_sentence(text: str, start: int) -> str:
 
 def _whole(text: str, field: Field, start: int) -> str:
     """A reply cut off by its token allowance, ended where its last whole part after `start` ends: a paragraph at its
-    last sentence, a list before its unfinished last item. Cut Korean bullets ending mid-word ("… 인공지능 액호테")
-    passed validation in 2 of 10 ko-bullets replies on 2026-03-24."""
+    last sentence, a list before its unfinished last item, so that no published line ends mid-word."""
     if field.kind == "text":
         return _last_sentence(text, start)
     if field.kind == "list" and (end := text.rfind("\n", start)) >= 0:
@@ -118,8 +117,8 @@ def _whole(text: str, field: Field, start: int) -> str:
 
 
 # Words of the abstract translated in one piece (whole sentences; a longer sentence is a piece alone). Given a whole
-# 150-250-word abstract, the 0.5B model stopped after its first sentences or skipped some: 4 of 10 zh-translate and
-# 2-3 of 10 ko-translate replies lost numbers or the last sentences (coverage) on 2025-10-26 and 2026-03-24.
+# 150-250-word abstract, a small model stops after its first sentences or skips some, losing numbers and the last
+# sentences (the coverage rule); pieces of this size it translates whole (docs/BENCHMARKS.md).
 PIECE_WORDS = 70
 
 
@@ -154,15 +153,15 @@ def _joined(key: str, parts: list[Generation], sep: str) -> Generation:
 
 # Sampled redraws of a piece whose translation fails the validator against its own source sentences (a stray
 # `<abstract>` tag, a number dropped or invented, a sentence said twice): only those pieces go again, so a redraw
-# costs a few sentences, not the paper. Measured on 2026-03-24 (zh-translate, 10 papers): see the README.
+# costs a few sentences, not the paper.
 PIECE_REDRAWS = 2
 
 
 def _piece_problems(style: Style, prompt: Prompt, text: str, before: str, sep: str) -> int:
     """How many rules a piece's translation breaks, judged against the piece alone (numbers, coverage, length,
     leaks, language and repetition all hold per piece; the title is not the piece's, so it is left out), plus one
-    if it says again a sentence of `before`, the translation of the paper's piece before it (on 2026-03-24 a piece
-    repeated the one before, and the joined translation failed the repetition rule)."""
+    if it says again a sentence of `before`, the translation of the paper's piece before it (a piece that repeats
+    the one before makes the joined translation fail the repetition rule)."""
     paper = Paper(id=prompt.key, title="", abstract=prompt.abstract, date="")
     n = len(check_reply(style, text, paper).problems)
     if before and text:
@@ -217,7 +216,7 @@ def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
 
 # Sampled redraws of a section that adds a problem to its reply so far (it says again what an earlier section said,
 # invents a number, copies the example, ...): only that section of those papers goes again, so a redraw costs a
-# paragraph, not the paper's retry. Measured on 2026-03-24 (zh-details, 10 papers): see the README.
+# paragraph, not the paper's retry.
 SECTION_REDRAWS = 2
 
 
@@ -269,9 +268,8 @@ def _items(style: Style, field: Field, text: str) -> int:
 
 
 # Sampled redraws of a one-pass list from its first item that adds a problem (copies the example, says an earlier
-# item again, is in another language, ...) or from its end when it is short: the items before it stay. Seen in
-# ko-bullets (2025-10-26, 2026-03-24, 2026-05-13): 5 of 30 replies failed for one such item after two retries
-# ("광학 흐름 네트워크를 압축하는 …" first, the rest about the paper; one sentence six times). See the README.
+# item again, is in another language, ...) or from its end when it is short: the items before it stay, so one bad
+# item does not cost a list whose other items are about the paper.
 ITEM_REDRAWS = 2
 NEXT_ITEM = re.compile(r"\n[ \t]*-")  # where a list reply's next item begins
 
@@ -298,8 +296,7 @@ def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
     its items before that item and a new bullet as the prefill, sampled (seeded; greedy, a reply whose looping last
     bullet was dropped would loop again), up to ITEM_REDRAWS times, within the allowance its kept items left (so the
     context is never exceeded); the draw with the fewest problems is kept, its rounds' tokens and seconds summed.
-    Seen: the embedded model ended an en-bullets reply after one bullet (1 of 28 on 2025-10-26), the 0.5B model two
-    ko-bullets replies after one bullet and a second looping to the allowance (2 of 10 on 2026-05-13), retries too."""
+    Small models end a list after one bullet, or loop on one to the allowance, on retries too."""
     field = style.fields[0]
     cfg = dataclasses.replace(config, max_lines=section_lines(field))
     rates: dict[int, float] = {}  # tokens per character of each paper's first round

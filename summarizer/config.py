@@ -45,10 +45,9 @@ class GenerationConfig:
     # 60,000-token "abstract" would otherwise fill the whole context (8k tokens) and take minutes per paper.
     max_abstract_tokens: int = 1024
     # Most of a batch's prompt slots that may be padding (0-1): below 1 the planner adds batches to stay within it.
-    # 1.0 = as few batches as batch_size and token_budget allow, split where padding falls most. Measured (make bench,
-    # a 14-paper day of en-bullets, embedded model): 0.1 cut padding from 31.5% to 4.4% with 4 batches instead of 1,
-    # and ran 22-28% slower (two runs), as every batch decodes until its own longest reply. Lower it only where
-    # prefill dominates.
+    # 1.0 = as few batches as batch_size and token_budget allow, split where padding falls most. Each batch decodes
+    # until its own longest reply, so more batches cost more than the padding they save (make bench,
+    # docs/BENCHMARKS.md). Lower it only where prefill dominates.
     max_padding: float = 1.0
     # "static": the length-sorted, padded batches above, through model.generate. "continuous": transformers'
     # generate_batch (a paged KV cache of at most token_budget tokens, no padding, a stopped row's place taken at once);
@@ -63,8 +62,8 @@ class GenerationConfig:
     prefix_cache: bool = True
     # Tokens in a script the reply's language never writes (Prompt.language; text.OTHER_SCRIPT: Chinese characters in
     # Korean, Hangul in Chinese, Cyrillic or kana in any) are never generated, unless the row's prompt holds them.
-    # Validation fails such words anyway; before this ban, 9 of 10 ko-translate replies of the 0.5B model on
-    # 2026-03-24 held Chinese words and were redrawn. False: any token may be written.
+    # Validation fails such words anyway; the ban keeps a small model from spending its draws on them (Chinese
+    # characters in Korean are the commonest). False: any token may be written.
     suppress_other_scripts: bool = True
 
     def __post_init__(self):

@@ -140,11 +140,11 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
 def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], config: GenerationConfig, attempt: int):
     """(prompts, config) for one pass over the papers still to do.
 
-    The first pass decodes greedily. A retry samples, seeded so that a rerun repeats it: on the embedded model,
-    resampling the same prompt repaired 8 of 11 failed summaries where a repair prompt repaired none. From the second
-    retry on, the prompt also lists the rejected reply's problems (never the reply itself), except for translations:
-    there the model translated the listed problems into the reply ("您的回复被拒绝。问题：…", 3 of 4 failures of
-    zh-translate on 2026-03-24), so a translation's retries only resample.
+    The first pass decodes greedily. A retry samples, seeded so that a rerun repeats it: resampling the same prompt
+    repairs more failed summaries than a repair prompt does on small models. From the second retry on, the prompt
+    also lists the rejected reply's problems (never the reply itself, which a model echoes back), except for
+    translations: a translator translates the listed problems into the reply, so a translation's retries only
+    resample.
     """
     if attempt == 0:
         return [build_prompt(st, p) for p in todo], config

@@ -25,8 +25,8 @@ from summarizer.text import other_scripts
 __all__ = ["AUTO_BATCHING", "BatchRecord", "Generation", "LoadedModel", "TruncationWarning", "batching_mode",
            "chat_text", "generate", "load_model", "plan_batches", "recording"]
 
-# What batching="auto" runs, by the type of device the model is on; decided by measurement (make bench, README "The
-# engine"). Any device type not listed runs static.
+# What batching="auto" runs, by the type of device the model is on; decided by measurement (make bench,
+# docs/BENCHMARKS.md). Any device type not listed runs static.
 AUTO_BATCHING = {
     # The bench day (14 papers, en-bullets, embedded model, fp32, 2-core CPU): static 12.1 vs continuous 9.7
     # papers/min in one make bench run, 11.5 vs 8.0 in fresh processes, with identical texts. On a CPU transformers'

@@ -114,7 +114,7 @@ def embedded_gguf() -> Path:
 
 
 def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX: the CPU does bf16 matmuls natively (3.5× fp32 measured here; see scripts/bench.py)."""
+    """AVX512-BF16 or AMX: the CPU does bf16 matmuls natively (several times fp32's speed; docs/BENCHMARKS.md)."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -124,9 +124,8 @@ def cpu_has_bf16() -> bool:
 
 def resolve_dtype(name: str):
     """"auto": bf16 on GPUs that support it (fp16 on older ones). On CPU, bf16 when the CPU has native bf16
-    (AVX512-BF16/AMX), else fp32: `make bench` here measured the batched engine at 32.2 tok/s in bf16 vs 18.2 in
-    fp32 (1.8×; the lead's uncontended run: 178 vs 93) and batch 1 at 8.2 vs 6.5; without native bf16 it is
-    emulated and slower than fp32. Greedy outputs differ slightly between the two; pass dtype for exactness."""
+    (AVX512-BF16/AMX), else fp32: native bf16 is faster than fp32 for the batched engine (`make bench`), emulated
+    bf16 is slower. Greedy outputs differ slightly between the two; pass dtype for exactness."""
     import torch
 
     if name != "auto":
@@ -188,7 +187,7 @@ def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle:
     """`stored_dtype`: the weights' dtype on disk when it differs from `dtype` (a bf16 GGUF cache for an fp32 run).
     They are loaded as stored, memory-mapped and untouched, and then cast one parameter at a time: casting inside
     from_pretrained keeps every shard's mapped pages resident until the end (3.1 GiB peak for the 0.5B model's 1.8 GiB
-    of fp32 weights, against 2.4 GiB this way; README "GGUF cache")."""
+    of fp32 weights, against 2.4 GiB this way; docs/models.md)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     has_safetensors = _check_weights(path, allow_pickle)
@@ -245,7 +244,7 @@ def _cache_dtype(run_dtype):
     """The dtype the GGUF cache is written in. fp32 runs read a bf16 cache, upcast at load: half the disk (1.0 GB, not
     2.0, for the 0.5B model) and half the read. bf16 rounding (≤ 0.2% per weight) is small next to the quantization
     error already in the file (4.4% RMS for that model's Q5_0 embedding); greedy replies were unchanged, 8 of 8 for the
-    embedded model and 4 of 4 for the 0.5B one (README, "GGUF cache"). fp16 runs get an fp16 cache (bf16 → fp16 would
+    embedded model and 4 of 4 for the 0.5B one (docs/models.md). fp16 runs get an fp16 cache (bf16 → fp16 would
     round twice)."""
     import torch
 

@@ -54,24 +54,23 @@ class Style:
     length_ratio: tuple[float, float] | None = None  # translate: allowed len(translation)/len(abstract) in chars
     source_lang: str | None = None  # translate: language of the abstract, for seq2seq translators
     target_lang: str | None = None  # translate: language code handed to seq2seq translators
-    # First characters of the reply, written for the model (see Prompt.prefill): "-" starts the bullet list, which
-    # took the embedded 135M model from 0/8 to 9/12 valid en-bullets summaries on real abstracts.
+    # First characters of the reply, written for the model (see Prompt.prefill): "-" starts the bullet list, so a
+    # small model writes bullets rather than an essay or a restated title.
     prefill: str = ""
     # Append the layout derived from `fields` (skeleton + counts) to the system prompt. Off for en-bullets only: the
     # embedded 135M model does best with its one short instruction (see its entry).
     with_layout: bool = True
     # Prose section rounds (compose.write; not keywords or scores, compose.PROSE) may not write a run of this many
     # tokens that the prompt or the reply so far already holds (0 = allowed). The prompt holds the example's reply,
-    # so its sentences cannot be written again; nor can a section repeat the one before. On 2026-03-24 the 0.5B model
-    # wrote its translation of the abstract into BACKGROUND, PRIOR_WORK and CONTRIBUTION alike (repetition, 9 of 10
-    # zh-details) and the example's IMPLEMENTATION line with the paper's name swapped in (copy, 6 of 10). 8 tokens:
-    # longer than a method name or a number with its unit (Qwen writes digits one token each), shorter than a copied
-    # clause. Not for ko-bullets (one pass): banned from the example's Korean runs, the model wrote English bullets
-    # (language 2 of 10 on 2026-03-24 and on 2026-05-13; ko-bullets/4, see README).
+    # so its sentences cannot be written again; nor can a section repeat the one before (without it a small model
+    # writes one translation of the abstract into every section, or an example line with the paper's name swapped
+    # in). 8 tokens: longer than a method name or a number with its unit (Qwen writes digits one token each),
+    # shorter than a copied clause. Not for one-pass lists: banned from the example's Korean runs, a small model
+    # writes English bullets instead.
     no_repeat_ngram: int = 0
-    # Show the example paper's abstract and `example` as a finished user/assistant turn before the real one: the
-    # 0.5B model then wrote about its own paper (its WORK paragraphs named the paper's method), where the layout
-    # skeleton alone got the title echoed as WORK. Measured in README "Prompt variants".
+    # Show the example paper's abstract and `example` as a finished user/assistant turn before the real one: a small
+    # model then writes about its own paper, where the layout skeleton alone gets the title echoed back
+    # (prompt variants compared in docs/BENCHMARKS.md).
     shot: bool = True
 
 
@@ -119,27 +118,18 @@ EXAMPLE_ABSTRACT = (
 )
 
 # Words of the example paper's topic (optical flow, pruned channels, phones) as the Chinese and Korean examples write
-# them, each with the English word-starts an abstract holds when a summary of it may use the word honestly. The 0.5B
-# model carried them into other papers' summaries, and they passed: "HoloCine在多个光流基准上实验", "AdaSPEC：高效光流
-# 网络解码器", "… 흐름 추정을 개발합니다", "다양한 채널을 제거합니다", "광학 흐름 네트워크" for a paper on flows
-# (14 valid replies of 80, 2025-10-26 to 2026-07-06). A large model's 560 Chinese summaries use them 17 times,
-# always with the English in the abstract (once "剪枝" for "slimming"). The example paper's own name too, in any case:
-# "TinyFlow在SLay the Spire 2游戏的环境中…" passed as a zh-details summary of a paper on agents' memory (2026-07-06).
+# them, each with the English word-starts an abstract holds when a summary of it may use the word honestly: a small
+# model carries an example's topic words into other papers' summaries. The example paper's own name too, in any case.
 EXAMPLE_TOPIC: dict[str, tuple[str, ...]] = {
     EXAMPLE_NAME: (EXAMPLE_NAME.lower(),),
     "光流": ("optical", "optic flow"), "光学": ("optical", "optics"), "剪枝": ("prun", "slim", "sparsif"), "剪除": ("prun", "slim", "sparsif"),
     "通道": ("channel", "pathway"), "手机": ("phone", "mobile", "smartphone"),
     "移动端": ("mobile", "phone", "device", "edge"),
-    # "在两个 benchmarks上，准确性接近完整网络" for a paper on reasoning with fewer tokens (zh-notes, 2026-03-24), and
-    # once that failed, "在两个示例上，准确性接近完整模型" for the same paper
     **dict.fromkeys(("完整网络", "完整模型"), ("full", "dense", "unpruned", "uncompressed", "original")),
-    # "在确保精度的同时，减少长时记忆LLM任务的计算量" (the example's GOAL) for a paper on agents' memory (zh-notes,
-    # 2026-07-06); 剪裁 is the model's spelling of 剪枝 ("网络剪裁" as a tag of a paper on compiling functions)
+    # 剪裁 is a small model's spelling of 剪枝
     "计算量": ("comput", "flop", "cost", "efficien", "latenc", "speed", "memory", "fast", "cheap", "overhead", "budget",
             "resource", "lightweight", "expensive"),
     "剪裁": ("prun", "crop", "clip", "trim", "cut", "tailor"),
-    # "흐름 추정과 관련된 인터페이스" (the example's "flow estimate") for a paper on test-time scaling whose abstract
-    # has "flow" once, in another sense (ko-bullets, 2026-05-13)
     "흐름 추정": ("optical flow", "flow estimat", "scene flow", "flow field", "optic flow"),
     "광학": ("optical", "optics"), "흐름": ("flow", "stream", "trend"), "채널": ("channel",), "가지치기": ("prun",), "모바일": ("mobile",),
     "휴대폰": ("phone", "mobile", "smartphone"), "스마트폰": ("phone", "mobile", "smartphone"),
@@ -150,8 +140,8 @@ def _user(reminder: str) -> str:
     """Title and delimited abstract, then the task again: small models follow the instruction nearest the end."""
     return "Title: {title}\n\n<abstract>\n{abstract}\n</abstract>\n\n" + reminder
 
-# Each score reason names what of *this* paper earns the score, as the users' own digests do: the generic reason
-# this example had ("适合关注高效视觉模型的读者") was copied word for word into 8 of 10 replies of 2026-03-24.
+# Each score reason names what of *this* paper earns the score, as the users' own digests do: a generic reason
+# ("适合关注高效视觉模型的读者") fits any paper and is copied word for word.
 _ZH_DIGEST_EXAMPLE = """WORK: 本文提出了TinyFlow，一种压缩光流网络的方法，通过剪除贡献较小的通道来降低计算量。
 HIGHLIGHTS:
 - 剪枝后的网络精度接近完整网络
@@ -167,8 +157,8 @@ SCORES:
 - 创新性: 3 - 通道剪枝本身常见，按光流误差给通道排序是新意。
 - 推荐度: 4 - 做移动端视频分析的读者值得读TinyFlow。"""
 
-# Every line says what only the TinyFlow abstract says. The previous PRIOR_WORK ("已有方法主要依靠设计更小的网络结构",
-# which that abstract never says) and "如何判断通道的重要性" fit any paper, and 0.5B replies reused them on 2025-10-26.
+# Every line says what only the TinyFlow abstract says: a line that fits any paper ("如何判断通道的重要性") is
+# copied into other papers' summaries.
 _ZH_DETAILS_EXAMPLE = """BACKGROUND: 光流网络精度很高，但计算量太大，难以在手机上运行。
 PRIOR_WORK: 现有的光流网络虽然精度高，但对手机来说太笨重。
 CONTRIBUTION: 提出了TinyFlow，一种剪除光流网络中不重要通道的压缩方法。

@@ -12,14 +12,14 @@ LATIN_WORD = re.compile(r"[A-Za-z]+")
 LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 # Scripts no digest language writes in (Greek stays: λ, α name methods): Cyrillic, Hebrew, Arabic, Devanagari, Thai,
-# Japanese kana; Hangul in Chinese prose, Chinese characters in Korean prose. Under a no-repeat ban the 0.5B model
-# wrote "λ-RLМ" (Cyrillic М), "rely на" and "语言モデル" (2026-03-24); none of 560 large-model summaries holds any.
+# Japanese kana; Hangul in Chinese prose, Chinese characters in Korean prose. A small model under a no-repeat ban
+# reaches for look-alike letters ("λ-RLМ" with a Cyrillic М, "语言モデル"); honest summaries hold none.
 # Validation fails such a word unless the paper's title or abstract holds it; generation suppresses the tokens.
 OTHER_SCRIPT = {
     "any": re.compile(r"[\u0400-\u052f\u0590-\u05ff\u0600-\u06ff\u0900-\u097f\u0e00-\u0e7f\u3040-\u30ff]+"),
     "zh": re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+"),  # Hangul syllables and jamo
-    # Chinese characters in Korean prose: the 0.5B model drifted into Chinese words ("现有的", "一致性") in 9 of 10
-    # ko-translate replies (2026-03-24); our users' Korean digest holds none.
+    # Chinese characters in Korean prose: small models drift into Chinese words ("现有的", "一致性"); the Korean
+    # digests users publish hold none.
     "ko": re.compile(f"{CJK.pattern}+"),
 }
 

@@ -138,8 +138,7 @@ def _other_script(text: str, paper: Paper, language: str) -> str | None:
 
 # A run of this many Latin-script words in Chinese or Korean prose is a sentence left in English. Honest text: at most
 # 6 (a method's full name and its acronym) in 3,500 fields of a large model's Chinese summaries, 5 in our users'
-# digests; the 0.5B model copied abstract sentences of 25 and 39 words into valid Korean bullets (2026-05-13,
-# 2026-07-06), and 11 and 22 into translations.
+# digests; a copied abstract sentence is 10 to 40 words.
 ENGLISH_RUN = 10
 RUN_WORD = r"[A-Za-z][A-Za-z0-9'’-]*"  # a Latin-script word as a run counts it ("Qwen3-32B" is one)
 WORD_RUN = re.compile(rf"{RUN_WORD}(?:[ ,:;()/]+{RUN_WORD})*")  # Latin words joined by spaces, commas, brackets
@@ -157,7 +156,7 @@ def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     keywords = tuple(f.name for f in style.fields if f.kind == "keywords")  # bilingual by design
     paragraphs = [v for f in style.fields if isinstance(v := fields.get(f.name), str) and len(v) >= PARAGRAPH_MIN]
     if "\ufffd" in (text := " ".join(_texts(fields))) and "\ufffd" not in f"{paper.title} {paper.abstract}":
-        # A character the model spelt in raw bytes and broke off midway ("컨�다운", ko-bullets, 2026-03-24).
+        # A character the model spelt in raw bytes and broke off midway ("컨�다운").
         return [Problem("language", f"Write in {LANGUAGE_NAMES[style.language]} only (a broken character, "
                                     f"\"{text[max(0, text.index(chr(0xfffd)) - 8):][:QUOTE]}\").")]
     if (run := _other_script(text, paper, style.language)) is not None:
@@ -185,8 +184,8 @@ LEAKS = [  # (pattern, what it is): text that must never reach a digest
     (re.compile(r"<\|[^|>]*\|>|</?[A-Za-z][\w-]*(?:\s[^<>]*)?>"), "a markup tag"),
     (re.compile(r"^\s*[{\[]\s*\"|\"\w+\"\s*:\s*[\"\[{\d]"), "raw JSON"),
     (re.compile(r"^\s*(?:Title|Abstract|<abstract>)\s*:?", re.IGNORECASE), "an echo of the prompt"),
-    # The retry prompt's own words (prompt.repair_prompt and the problem messages below): on a repair retry the 0.5B
-    # model wrote '… Approach(" say the same.' into a Korean bullet that passed (ko-bullets, 2026-03-24).
+    # The retry prompt's own words (prompt.repair_prompt and the problem messages below), which a model on a repair
+    # retry writes back into its reply.
     (re.compile(r"previous reply|(?-i:\bProblems:)|whole reply again|\bDo not repeat\b|\bSay each thing once\b|"
                 r"\bsay the same\b|\bUse only numbers\b|\bis not in it\b|bullet points; write|\bWrite each keyword\b|"
                 r"\bMissing or empty section|\bTranslate the whole abstract\b|\bSpell the paper's names\b|"
@@ -238,7 +237,7 @@ NEAR_MIN = 12  # shingles (15 CJK characters, 15 words): a shorter text may hone
 def _said_twice(style: Style, fields: dict) -> list[Problem]:
     """Two paragraph fields, or two items of one list, that are one text (DUPLICATE of the shorter's shingles). A
     no-repeat ban keeps a small model from writing a sentence twice word for word, so it wrote the same paragraph
-    again with a character swapped (zh-details, 2026-03-24: 6 of 9 valid replies). Honest summaries measured at most
+    again with a character swapped. Honest summaries measured at most
     0.44 (560 of a large model, 46 of our users' digests), with `restates` fields (a summary, a title) left out."""
     paragraphs = [v for f in style.fields
                   if f.kind == "text" and not f.restates and isinstance(v := fields.get(f.name), str)]
@@ -358,7 +357,7 @@ def _edits_within(a: str, b: str, most: int) -> bool:
 def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
     """(a word of `text`, the abstract's name it misspells): a name of the title or abstract (an acronym or CamelCase
     word, 5+ characters) with a letter or two changed, which the abstract does not hold either ("TerraScore-Bench"
-    for "TerraScope-Bench", "Qwen4" for "Qwen3"; 2026-03-24, under the no-repeat ban). Case, hyphens, plurals and a
+    for "TerraScope-Bench", "Qwen4" for "Qwen3": what a no-repeat ban drives a model to). Case, hyphens, plurals and a
     longer or shorter form ("GLiNER" for "GLiNER2") are not misspellings. 1 of 560 large-model summaries had one
     ("SwinVG" for "SwimVG")."""
     source = f"{paper.title} {paper.abstract}"
@@ -432,10 +431,9 @@ def _fixed(style: Style) -> frozenset:
     return frozenset(shingles(f"{system_prompt(style)} {style.user} {style.example}"))
 
 
-# One sentence, item or reason this much from the example/prompt is a copied line: a score reason "适合关注高效视觉
-# 模型的读者" taken whole for a paper on agents, or the example's lines with a few words swapped, as zh-details wrote
-# on 2025-10-26 (0.39-0.57: "已有方法...设计更小的网络结构", "如何判断通道的重要性：根据通道对图像像素的贡献进行排序"
-# for papers without channels). Every other line that passed that day scored under 0.3 (95 % under 0.12).
+# One sentence, item or reason this much from the example/prompt is a copied line: a generic score reason taken
+# whole, or an example line with a few words swapped (such copies score 0.39-0.57; honest lines under 0.3, most
+# under 0.12).
 SEGMENT_COPY = 0.35
 SEGMENT_MIN = 4  # shingles a line needs before it is judged alone (short terms recur honestly)
 
@@ -456,7 +454,7 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         if len(line) >= SEGMENT_MIN and len(line & fixed) / len(line) >= SEGMENT_COPY:
             return [Problem("copy", f"Write about this paper: \"{text.strip()[:QUOTE]}\" repeats the prompt's example.")]
     # A keyword is too short for shingles: one of the example's keywords whose English half is not in this abstract
-    # was copied ("Optical Flow (光流)" for a paper on reasoning traces, 2026-03-24).
+    # is copied ("Optical Flow (光流)" in a paper on reasoning traces).
     words, stems = _source_words(paper)
     copied = _example_keywords(style) & {_keyword_en(k) for f, items in _lists(style, fields, "keywords") for k in items}
     if stray := sorted(en for en in copied if not any(_grounded(w, words, stems) for w in LATIN_TERM.findall(en))):
@@ -602,7 +600,7 @@ def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
         if f.kind == "scores" and isinstance(value, dict):  # a reason is one sentence: a runaway one is cut there
             for item in value.values():
                 score, (lo, hi) = item.get("score"), SCORE_RANGE
-                # "6" on the 1-5 scale (3 of 30 scores on 2026-03-24) says "the top", which is what 5 means.
+                # "6" on the 1-5 scale says "the top", which is what 5 means.
                 if isinstance(score, int) and not isinstance(score, bool) and not lo <= score <= hi:
                     item["score"] = min(hi, max(lo, score))
                     notes.append(f"{f.marker}: score {score} brought into {lo}-{hi}")
