@@ -10,7 +10,20 @@ import typer
 from summarizer import SummarizerError
 from summarizer.styles import STYLES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+HELP = """Daily digests of Hugging Face Daily Papers, written by an open-weights model on your own machine.
+
+Fetches a day's papers (the HF API, an RSS/Atom feed, or the local archive), has a local model summarize each one in
+the digest style you choose (Chinese, Korean or English), checks every summary against its abstract, and writes a
+Markdown page with a JSON sidecar under $SUMMARIZER_HOME/digests/ (default ./data). No API key, nothing sent out.
+
+Start with:  summarizer digest --date 2025-10-26 --style en-bullets
+"""
+EPILOG = ("Every command has its own --help. Guides: docs/ in the repository (validation, models, engine, "
+          "fine-tuning, configuration).")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP, epilog=EPILOG,
+                  rich_markup_mode="markdown", pretty_exceptions_enable=False)
+DIGESTS, LEARN, DEBUG = "Write digests", "Learn from digests", "Try a model"
 
 
 def fail(exc: SummarizerError) -> None:
@@ -34,14 +47,18 @@ def _main() -> None:
     warnings.showwarning = _warning_line
 
 
-@app.command()
+@app.command(rich_help_panel=DIGESTS)
 def fetch(
-    date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD.")],
-    source: Annotated[str, typer.Option(help="'hf' (the HF daily papers API), or an RSS/Atom feed URL or file.")] = "hf",
-    refresh: Annotated[bool, typer.Option("--refresh", help="Fetch again even if the day is archived.")] = False,
-    no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't complete missing abstracts from arXiv.")] = False,
+    date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD (e.g. 2025-10-26).")],
+    source: Annotated[str, typer.Option(help="Where the papers come from: 'hf' (the Hugging Face daily papers API; "
+                                             "HF_ENDPOINT points it at a mirror), or an RSS/Atom feed URL or file "
+                                             "(e.g. feeds/hf-daily-2025-10-26.xml).")] = "hf",
+    refresh: Annotated[bool, typer.Option("--refresh", help="Ask the source again even if the day is archived; "
+                                                            "papers are merged, never lost.")] = False,
+    no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't ask arXiv for abstracts the source lacks "
+                                                              "(one request every 3 s).")] = False,
 ) -> None:
-    """Collect the papers of one day into the local archive and list them, most upvoted first."""
+    """Only collect a day's papers into the local archive, and list them, most upvoted first."""
     from summarizer import archive
     from summarizer.fetch import collect
 
@@ -61,7 +78,7 @@ def fetch(
                f"fetched {record.get('fetched_at', 'now')}).")
 
 
-@app.command()
+@app.command(rich_help_panel=LEARN)
 def dataset(
     digests: Annotated[list[str], typer.Argument(help="Digest files (.md/.txt pages, .json sidecars, "
                                                  "daily-arXiv-ai-enhanced .jsonl) or folders.")],
@@ -77,7 +94,10 @@ def dataset(
     no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't ask arXiv for abstracts missing from the archive.")] = False,
     keep_invalid: Annotated[bool, typer.Option("--keep-invalid", help="Keep references that fail the style's validation.")] = False,
 ) -> None:
-    """Build a training/evaluation dataset from earlier digests, joined with their abstracts; lists every skip."""
+    """Turn earlier digests (or a large model's JSONL summaries) into a training and validation dataset.
+
+    Example: summarizer dataset data/digests --out data/dataset --split-by day
+    """
     from summarizer.dataset import build_dataset, check_split
 
     days = tuple(d.strip() for d in (validation_days or "").split(",") if d.strip())
@@ -102,7 +122,7 @@ def dataset(
     typer.echo(report.out_dir)
 
 
-@app.command(name="eval")
+@app.command(name="eval", rich_help_panel=LEARN)
 def eval_(
     dataset: Annotated[str, typer.Option(help="Directory written by `summarizer dataset`.")],
     model: Annotated[str | None, typer.Option(help="Model to evaluate (default: the embedded SmolLM2).")] = None,
@@ -111,7 +131,10 @@ def eval_(
     out: Annotated[str | None, typer.Option(help="Report path (.json; a .md table is written beside it).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split to score.")] = "validation",
 ) -> None:
-    """Generate for the validation split and score it against the reference digests (chrF, ROUGE-L, validity)."""
+    """Score a model on a dataset's validation papers: chrF and ROUGE-L against the references, validity, speed.
+
+    Example: summarizer eval --dataset data/dataset --model models/my-lora --out report.json
+    """
     from summarizer.evaluate import evaluate, markdown_table, write_report
 
     try:
@@ -124,7 +147,7 @@ def eval_(
         typer.echo(str(paths[0]))
 
 
-@app.command()
+@app.command(rich_help_panel=DEBUG)
 def generate(
     prompts: Annotated[list[str], typer.Argument(help="One or more prompts (each is the user turn).")],
     model: Annotated[str | None, typer.Option(help="Preset name, .gguf path, local dir or HF id (default: embedded SmolLM2).")] = None,
@@ -143,7 +166,10 @@ def generate(
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model's own Python code.")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle-only weights (can run code).")] = False,
 ) -> None:
-    """Debug the engine: generate a reply for each PROMPT (stdout); provenance and speed go to stderr."""
+    """Try a model: generate a reply for each PROMPT (stdout); provenance and speed go to stderr.
+
+    Example: summarizer generate "Summarize: ..." --model qwen2.5-coder-0.5b
+    """
     import dataclasses
     import json
     import time
@@ -177,28 +203,51 @@ def generate(
                f"finished {sum(g.finished for g in gens)}/{len(gens)}", err=True)
 
 
-@app.command()
-def digest(
-    date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD.")],
-    style: Annotated[str, typer.Option(help=f"Digest style: {', '.join(STYLES)}.")] = "en-bullets",
-    model: Annotated[str | None, typer.Option(help="Preset name, .gguf path, local dir or HF id (default: embedded SmolLM2).")] = None,
-    source: Annotated[str, typer.Option(help="'hf' (the HF daily papers API), or an RSS/Atom feed URL or file.")] = "hf",
-    limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Summarize every paper again (ignore earlier results).")] = False,
-    no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't complete missing abstracts from arXiv.")] = False,
-    retries: Annotated[int, typer.Option(help="Retries (sampled, then with a repair prompt) for a summary that fails validation.")] = 2,
-    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
-    batch_size: Annotated[int | None, typer.Option(help="Max papers per batch (default: the preset's).")] = None,
-    token_budget: Annotated[int | None, typer.Option(help="Max padded tokens per batch.")] = None,
-    batching: Annotated[str | None, typer.Option(help="auto, static (padded length-sorted batches) or continuous "
-                                                     "(transformers' generate_batch); default: the preset's.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option(help="Tokens per summary (default: the style's).")] = None,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model's own Python code.")] = False,
-    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle-only weights (can run code).")] = False,
-) -> None:
-    """Fetch a day, summarize every paper in one batched run, validate, and write the Markdown digest.
+MODEL_HELP = ("The model: a preset of models/ (e.g. qwen2.5-7b-instruct, qwen2.5-coder-0.5b), a .gguf file, a "
+              "folder with safetensors (e.g. one you fine-tuned) or a Hugging Face id already in your HF cache. "
+              "Default: the embedded SmolLM2-135M (English only).")
 
-    The last line printed is the digest's path. Rerunning reuses every validated summary unless --force.
+
+@app.command(rich_help_panel=DIGESTS)
+def digest(
+    date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD (e.g. 2025-10-26).")],
+    style: Annotated[str, typer.Option(help=f"The digest's format and language, one of: {', '.join(STYLES)}. "
+                                            "The styles table in the README shows each.")] = "en-bullets",
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    source: Annotated[str, typer.Option(help="Where the papers come from: 'hf' (the Hugging Face daily papers API), "
+                                             "or an RSS/Atom feed URL or file. A day already fetched is read from the "
+                                             "archive.")] = "hf",
+    limit: Annotated[int | None, typer.Option(help="Summarize only the N most upvoted papers (e.g. 5 for a quick "
+                                                   "look). Default: every paper.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Summarize every paper again, even those an earlier run of "
+                                                        "this day, style and model already wrote.")] = False,
+    no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't ask arXiv for abstracts the source lacks; such "
+                                                              "papers are listed with their facts only.")] = False,
+    retries: Annotated[int, typer.Option(help="How often a summary that fails its checks is written again (resampled, "
+                                              "then with a prompt that names the problem).")] = 2,
+    dtype: Annotated[str, typer.Option(help="Weights' precision: auto (bf16 where the GPU or CPU does it natively, "
+                                            "else fp16 on GPUs and fp32 on CPUs), float32, bfloat16 or float16.")] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="At most this many papers per batch. Default: the model "
+                                                        "preset's.")] = None,
+    token_budget: Annotated[int | None, typer.Option(help="At most this many padded tokens per batch (rows × "
+                                                          "(prompt + reply)). Default: the model preset's.")] = None,
+    batching: Annotated[str | None, typer.Option(help="auto, static (length-sorted padded batches) or continuous "
+                                                     "(transformers' generate_batch). Default: the preset's, auto: "
+                                                     "the mode measured faster on your device.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Token allowance per summary. Default: the style's.")] = None,
+    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow a model's own Python code "
+                                                                                "to run (off: only transformers' "
+                                                                                "code runs).")] = False,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow weights stored only as pickle files, "
+                                                                      "which can run code when loaded.")] = False,
+) -> None:
+    """Write a day's digest: fetch the papers, summarize each with a local model, check, and save the page.
+
+    The page goes to $SUMMARIZER_HOME/digests/STYLE/DATE.md (default ./data), with a .json sidecar holding every
+    field, the model's raw reply and its provenance; the last line printed is its path. Rerunning the same day,
+    style and model reuses every summary that passed its checks (--force writes them again).
+
+    Example: summarizer digest --date 2025-10-26 --style zh-digest --model qwen2.5-7b-instruct
     """
     from summarizer import archive
     from summarizer.config import GenerationConfig
