@@ -61,6 +61,7 @@ def _keyword_fields(style: Style) -> tuple[str, ...]:
 
 
 def check_required(style: Style, fields: dict, paper: Paper) -> list[Problem]:
+    """Every section of the style's layout is present and not empty: a page shows every heading it promises."""
     missing = [f.name for f in style.fields if not fields.get(f.name)]
     if not missing:
         return []
@@ -196,6 +197,9 @@ LEAKS = [  # (pattern, what it is): text that must never reach a digest
 
 
 def check_leaks(style: Style, fields: dict, paper: Paper) -> list[Problem]:
+    """No text that must never reach a reader: chat-tool citation marks, assistant disclaimers, error messages and
+    tracebacks, template placeholders, markup tags, raw JSON, an echo of the prompt or of the retry prompt's own words
+    (unless the abstract itself holds it)."""
     out = []
     for text in _texts(fields):
         for pattern, what in LEAKS:
