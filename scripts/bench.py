@@ -191,19 +191,40 @@ def style_config(lm, style_name: str, **changes) -> GenerationConfig:
     return dataclasses.replace(base, **changes)
 
 
-def run_llama_cpp(gguf: Path, lm, prompts: list[Prompt], max_new_tokens: int, threads: int) -> dict | None:
-    """The same chat texts through llama.cpp at batch 1 and greedy, or None when llama_cpp is not importable. It
-    stops at EOS or max_new_tokens (no line limit, no section rounds): compare tok/s more than papers/minute."""
-    try:
-        import llama_cpp
-    except ImportError:
-        return None
-    llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=lm.context_length, n_threads=threads or None, verbose=False)
-    started, tokens = time.perf_counter(), 0
-    for p in prompts:
-        out = llm(chat_text(lm.tokenizer, p), max_tokens=max_new_tokens, temperature=0.0)
-        tokens += out["usage"]["completion_tokens"]
-    seconds = time.perf_counter() - started
+LLAMA_CPP_CHILD = """
+import json, sys, time
+try:
+    import llama_cpp
+except ImportError:
+    sys.exit(3)
+job = json.load(sys.stdin)
+llm = llama_cpp.Llama(model_path=job["gguf"], n_ctx=job["n_ctx"], n_threads=job["threads"] or None, verbose=False)
+started, tokens = time.perf_counter(), 0
+for text in job["texts"]:
+    out = llm(text, max_tokens=job["max_new_tokens"], temperature=0.0)
+    tokens += out["usage"]["completion_tokens"]
+print(json.dumps({"seconds": time.perf_counter() - started, "tokens": tokens}))
+"""
+NOT_IMPORTABLE = 3  # the llama.cpp child's exit status when llama_cpp is not installed
+
+
+def run_llama_cpp(gguf: Path, lm, prompts: list[Prompt], max_new_tokens: int, threads: int) -> dict | str:
+    """The same chat texts through llama.cpp at batch 1 and greedy, in a child process: a native build that crashes
+    (a segfault on some CPUs) becomes this peer's row, and the rows measured before it stand. It stops at EOS or
+    max_new_tokens (no line limit, no section rounds): compare tok/s more than papers/minute. A string says why
+    there is no row."""
+    job = {"gguf": str(gguf), "n_ctx": lm.context_length, "threads": threads, "max_new_tokens": max_new_tokens,
+           "texts": [chat_text(lm.tokenizer, p) for p in prompts]}
+    out = subprocess.run([sys.executable, "-c", LLAMA_CPP_CHILD], input=json.dumps(job), capture_output=True,
+                         text=True)
+    if out.returncode == NOT_IMPORTABLE:
+        return "skipped: llama_cpp is not importable (pip install llama-cpp-python)"
+    if out.returncode:
+        how = f"signal {-out.returncode}" if out.returncode < 0 else f"exit status {out.returncode}"
+        last = (out.stderr.strip().splitlines() or [""])[-1][:200]
+        return f"failed: the llama.cpp child ended with {how}" + (f" ({last})" if last else "")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    seconds, tokens = res["seconds"], res["tokens"]
     return {"papers": len(prompts), "seconds": round(seconds, 1), "papers_per_min": round(60 * len(prompts) / seconds, 2),
             "tokens": tokens, "tok_s": round(tokens / seconds, 1)}
 
@@ -243,8 +264,8 @@ def bench_day(args) -> dict:
         gguf = lm.provenance.get("gguf_file")
         if gguf and not args.no_llama_cpp and style_name == args.style:
             ref = run_llama_cpp(Path(gguf), lm, prompts, config.max_new_tokens, args.threads)
-            report["llama_cpp"] = ref or "skipped: llama_cpp is not importable (pip install llama-cpp-python)"
-            if ref:
+            report["llama_cpp"] = ref
+            if isinstance(ref, dict):
                 ref.update(model=name, style=style_name, plan="llama.cpp batch 1", dtype="gguf")
                 rows.append(ref)
                 report["engine_over_llama_cpp_tok_s"] = round(rows[0]["tok_s"] / ref["tok_s"], 2)
@@ -306,8 +327,13 @@ def load_once(spec: str, dtype: str, cache: Path, threads: int) -> dict:
     out = subprocess.run([sys.executable, "-c", LOAD_CHILD, spec, dtype, str(threads)], env=env, capture_output=True,
                          text=True)
     if out.returncode:
-        raise SystemExit(f"loading {spec} failed:\n{out.stderr[-2000:]}")
+        raise LoadFailed(f"loading {spec} in a child process failed (exit status {out.returncode}): "
+                         + " ".join(out.stderr.strip().splitlines()[-1:])[:300])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class LoadFailed(Exception):
+    """A load child that failed: reported as the load's row, after the rows already measured."""
 
 
 def bench_load(args) -> dict:
@@ -619,7 +645,11 @@ def main() -> int:
     if load_avg > 0.5:  # OpenMP threads spin; other busy processes slow batch-1 decoding down by up to 10× here
         print(f"warning: load average {load_avg:.1f} before the bench; numbers will be low", file=sys.stderr)
     if args.load_model:
-        report = bench_load(args)
+        try:
+            report = bench_load(args)
+        except LoadFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.random_weights:
         report = bench_random(args)
     elif args.workload == "synthetic":
@@ -628,7 +658,11 @@ def main() -> int:
         report = bench_day(args)
         if not args.no_load:  # the day's model loaded cold (its GGUF converted into an empty cache) and warm
             args.load_model = args.model or "embedded"
-            report["load"] = bench_load(args)
+            try:
+                report["load"] = bench_load(args)
+            except LoadFailed as exc:  # the day's rows above stand
+                report["load"] = f"failed: {exc}"
+                print(f"\nLoading: {report['load']}")
     report.update(threads=torch.get_num_threads(), loadavg=round(load_avg, 1), import_s=round(IMPORT_SECONDS, 1),
                   peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     print(json.dumps(report, ensure_ascii=False))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -56,28 +55,60 @@ def test_shipped_shapes_are_the_published_models(bench, name, params, step_gb):
     assert round(bench.bytes_per_decode_step(model) / 1e9, 3) == step_gb
 
 
-def test_llama_cpp_is_timed_on_the_same_chat_texts_when_importable(bench, monkeypatch, tiny_model_dir):
+FAKE_LLAMA_CPP = {
+    "absent": "raise ImportError('no llama_cpp here')\n",
+    "works": (
+        "import json, os\n"
+        "class Llama:\n"
+        "    def __init__(self, model_path, n_ctx, n_threads, verbose):\n"
+        "        self.log = open(os.environ['FAKE_LLAMA_LOG'], 'a')\n"
+        "        self.log.write(json.dumps(['init', model_path, n_ctx]) + '\\n')\n"
+        "    def __call__(self, text, max_tokens, temperature):\n"
+        "        self.log.write(json.dumps([text, max_tokens, temperature]) + '\\n'); self.log.flush()\n"
+        "        return {'usage': {'completion_tokens': 7}}\n"
+    ),
+    # A native build that dies on its first prompt, as a llama.cpp build for another CPU does.
+    "crashes": (
+        "import os, signal\n"
+        "class Llama:\n"
+        "    def __init__(self, **kw): pass\n"
+        "    def __call__(self, *a, **kw): os.kill(os.getpid(), signal.SIGSEGV)\n"
+    ),
+}
+
+
+def fake_llama_cpp(tmp_path, monkeypatch, kind: str) -> Path:
+    """A `llama_cpp` module on the child's path, and the file its calls are written to."""
+    where = tmp_path / kind
+    where.mkdir()
+    (where / "llama_cpp.py").write_text(FAKE_LLAMA_CPP[kind])
+    monkeypatch.setenv("PYTHONPATH", f"{where}:{ROOT}")
+    monkeypatch.setenv("FAKE_LLAMA_LOG", str(tmp_path / "calls.jsonl"))
+    return tmp_path / "calls.jsonl"
+
+
+def test_llama_cpp_is_timed_on_the_same_chat_texts_in_a_child_process(bench, monkeypatch, tiny_model_dir, tmp_path):
     from summarizer.engine import chat_text, load_model
 
     lm = load_model(str(tiny_model_dir), dtype="float32")
     prompts = bench.day_prompts("en-bullets", limit=2)
-    seen = []
-
-    class Llama:
-        def __init__(self, model_path, n_ctx, n_threads, verbose):
-            seen.append(("init", model_path, n_ctx))
-
-        def __call__(self, text, max_tokens, temperature):
-            seen.append((text, max_tokens, temperature))
-            return {"usage": {"completion_tokens": 7}}
-
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not importable → None, the bench says it skipped
-    assert bench.run_llama_cpp(Path("m.gguf"), lm, prompts, 200, 0) is None
-    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=Llama))
+    fake_llama_cpp(tmp_path, monkeypatch, "absent")
+    assert bench.run_llama_cpp(Path("m.gguf"), lm, prompts, 200, 0).startswith("skipped: llama_cpp is not importable")
+    log = fake_llama_cpp(tmp_path, monkeypatch, "works")
     result = bench.run_llama_cpp(Path("m.gguf"), lm, prompts, 200, 0)
     assert result["papers"] == 2 and result["tokens"] == 14 and result["tok_s"] > 0
-    assert seen[0] == ("init", "m.gguf", lm.context_length)
-    assert seen[1:] == [(chat_text(lm.tokenizer, p), 200, 0.0) for p in prompts]
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert seen[0] == ["init", "m.gguf", lm.context_length]
+    assert seen[1:] == [[chat_text(lm.tokenizer, p), 200, 0.0] for p in prompts]
+
+
+def test_a_llama_cpp_crash_is_its_own_row_and_the_bench_goes_on(bench, monkeypatch, tiny_model_dir, tmp_path):
+    from summarizer.engine import load_model
+
+    lm = load_model(str(tiny_model_dir), dtype="float32")
+    fake_llama_cpp(tmp_path, monkeypatch, "crashes")
+    result = bench.run_llama_cpp(Path("m.gguf"), lm, bench.day_prompts("en-bullets", limit=1), 200, 0)
+    assert result.startswith("failed: the llama.cpp child ended with signal 11")
 
 
 def test_style_config_is_what_digest_runs(bench, tiny_model_dir):
@@ -134,10 +165,10 @@ def test_peak_rss_sees_memory_taken_inside_the_block(bench):
 
 @pytest.mark.slow  # two fresh processes load a model, and two generation runs: a minute or more on 2 cores
 def test_one_make_bench_run_reports_the_day_the_naive_ratio_and_the_load(bench, tiny_long_context_dir, monkeypatch,
-                                                                         capsys):
+                                                                         capsys, tmp_path):
     """#11: one run prints papers/min with padding and decode waste, the engine over the naive loop, the llama.cpp
     line, and a cold and a warm load with peak RSS and cache size."""
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    fake_llama_cpp(tmp_path, monkeypatch, "absent")
     # A random model's bullets all break rules, so each would be drawn again from its first item: rounds of their
     # own that this test's batch counts leave out.
     monkeypatch.setattr(compose, "ITEM_REDRAWS", 0)
