@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from summarizer.validate import validate
 log = logging.getLogger(__name__)
 
 COLUMNS = ("id", "style", "title", "date", "prompt", "system", "user", "abstract", "completion", "reference",
-           "fields", "source")
+           "fields", "source", "writer", "attempt", "prompt_version")
+ENHANCED_WRITER = "daily-arXiv-ai-enhanced (a large API model)"  # who wrote the JSONL rows' summaries
 DIGEST_SUFFIXES = (".md", ".markdown", ".txt")
 
 
@@ -75,6 +77,8 @@ def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]
     if style not in STYLES or not isinstance(doc.get("papers"), list):
         raise SummarizerError(f"The sidecar {source} is not a digest sidecar (no known style or papers list).")
     records = sidecar.records(doc, source)
+    prov = doc.get("provenance") if isinstance(doc.get("provenance"), dict) else {}
+    writer, version = model_label(prov.get("model")), str(prov.get("prompt_version") or "")
     out = []
     for n, d in enumerate(doc["papers"], 1):
         paper = Paper.from_dict(d)
@@ -85,9 +89,20 @@ def parse_sidecar(doc: dict, source: str = "") -> list[tuple[ParsedEntry, Paper]
                 "failed validation in the digest (" + ", ".join(sorted({p["rule"] for p in rec.problems})) + ")"
                 if rec.problems else "no parsed fields" if not rec.fields else None)
         entry = ParsedEntry(paper.id, paper.title, style, doc.get("date"), (rec and rec.fields) or {},
-                            f"{source}#{n}", skip=skip)
+                            f"{source}#{n}", skip=skip, writer=writer, attempt=rec.attempt if rec else None,
+                            prompt_version=version)
         out.append((entry, paper))
     return out
+
+
+def model_label(model) -> str:
+    """A sidecar's model provenance as one short label: preset (or file name) and the first 12 hex digits of its
+    sha256, or its HF revision."""
+    if not isinstance(model, dict):
+        return ""
+    name = model.get("preset") or Path(str(model.get("model") or model.get("path") or "")).name
+    pin = (model.get("sha256") or "")[:12] or model.get("revision") or ""
+    return f"{name} ({pin})" if pin else str(name)
 
 
 # ---- daily-arXiv-ai-enhanced JSONL: summaries a large API model wrote, one paper per line, abstract included
@@ -116,7 +131,8 @@ def _enhanced_row(row: dict, day: str | None, source: str) -> tuple[ParsedEntry,
         why.append("the abstract (summary) is empty")
     authors = tuple(str(a) for a in row.get("authors") or () if a) if isinstance(row.get("authors"), list) else ()
     paper = Paper(id=pid or "", title=title, abstract=abstract, date=date or "", authors=authors, source=source)
-    entry = ParsedEntry(pid, title, st.name, date, fields, source, skip="; ".join(why) or None)
+    entry = ParsedEntry(pid, title, st.name, date, fields, source, skip="; ".join(why) or None,
+                        writer=ENHANCED_WRITER)
     return entry, paper
 
 
@@ -277,11 +293,15 @@ class BuildReport:
     split_by: str = "id"  # "id" or "day" (see SPLITS_BY)
     validation_days: tuple = ()  # the days held out by the split by day
 
+    writers: dict = field(default_factory=dict)  # who wrote the examples (ParsedEntry.writer) → examples
+
     def summary(self) -> str:
         split = ", ".join(f"{k} {v}" for k, v in self.splits.items())
         if self.split_by == "day":
             split += f"; validation days: {', '.join(self.validation_days) or 'none'}"
-        return f"{self.parsed} parsed, {self.joined} joined ({split}), {len(self.skipped)} skipped"
+        written = "; written by " + ", ".join(f"{w or 'unknown (published pages)'} {n}"
+                                              for w, n in self.writers.items()) if self.writers else ""
+        return f"{self.parsed} parsed, {self.joined} joined ({split}), {len(self.skipped)} skipped{written}"
 
 
 def example(st: Style, entry: ParsedEntry, paper: Paper, tokenizer=None,
@@ -304,7 +324,8 @@ def example(st: Style, entry: ParsedEntry, paper: Paper, tokenizer=None,
         "id": paper.id, "style": st.name, "title": paper.title, "date": entry.date or paper.date,
         "prompt": chat, "system": prompt.system, "user": prompt.user, "abstract": prompt.abstract,
         "completion": format_output(st, fields), "reference": reference_text(st, fields),
-        "fields": json.dumps(fields, ensure_ascii=False), "source": entry.source,
+        "fields": json.dumps(fields, ensure_ascii=False), "source": entry.source, "writer": entry.writer,
+        "attempt": "" if entry.attempt is None else str(entry.attempt), "prompt_version": entry.prompt_version,
     }, None
 
 
@@ -356,6 +377,7 @@ def build_examples(paths: list[str | Path], *, style: str | None = None, tokeniz
         report.notes += [f"{entry.source} ({paper.id}): {n}" for n in entry.notes]
         rows.append(row)
     report.joined = len(rows)
+    report.writers = dict(Counter(r["writer"] for r in rows).most_common())
     return rows, report
 
 
@@ -368,7 +390,8 @@ def save(rows: list[dict], out_dir: Path, validation_share: float = 0.1, *, spli
     features = Features({c: Value("string") for c in COLUMNS})
     parts, _ = split_rows(rows, validation_share, split_by, validation_days)
     # An empty split is left out: datasets cannot load a saved split with no rows.
-    dd = DatasetDict({k: Dataset.from_dict({c: [r[c] for r in v] for c in COLUMNS}, features=features)
+    # writer, attempt and prompt_version are "" where unknown (rows built by other code than `example`).
+    dd = DatasetDict({k: Dataset.from_dict({c: [r.get(c, "") for r in v] for c in COLUMNS}, features=features)
                       for k, v in parts.items() if v})
     out_dir.mkdir(parents=True, exist_ok=True)
     dd.save_to_disk(str(out_dir))
@@ -396,7 +419,8 @@ def build_dataset(paths: list[str | Path], out_dir: str | Path, *, style: str | 
     doc = {"parsed": report.parsed, "joined": report.joined, "splits": report.splits,
            "skipped": [{"source": s, "paper": p, "reason": r} for s, p, r in report.skipped],
            "notes": report.notes, "validation_share": validation_share, "split_by": split_by,
-           "validation_days": list(days), "undated": sum(not r.get("date") for r in rows),
+           "validation_days": list(days), "undated": sum(not r.get("date") for r in rows), "writers": report.writers,
+           "first_pass": sum(r["attempt"] == "0" for r in rows),
            "prompt_tokenizer": tokenizer.name_or_path if tokenizer is not None else None}
     archive.write_atomic(out / "report.json", json.dumps(doc, ensure_ascii=False, indent=1))
     return report

@@ -210,7 +210,7 @@ def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, da
     """models/<name>/README.md (+ finetune.json): base model, data, hyperparameters, losses and eval numbers."""
     facts = {"recipe": dataclasses.asdict(recipe), "base_model": base, "dataset": dataset_dir,
              "result": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(result).items()},
-             "data_report": {k: data_report.get(k) for k in ("parsed", "joined", "splits")},
+             "data_report": {k: data_report.get(k) for k in ("parsed", "joined", "splits", "writers", "first_pass")},
              "evaluation": evaluation}
     archive.write_atomic(out / "finetune.json", json.dumps(facts, ensure_ascii=False, indent=1))
     fmt = lambda v: "–" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -224,6 +224,9 @@ def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, da
         f"`{base.get('sha256') or base.get('revision')}`", f"- dtype while training: {recipe.dtype}", "",
         "## Data", "", f"- dataset: `{dataset_dir}` (style {recipe.style or 'all'})",
         f"- digest entries parsed {data_report.get('parsed', '?')}, joined {data_report.get('joined', '?')}",
+        "- written by: " + (", ".join(f"{w or 'unknown (published pages)'} ({n})"
+                                       for w, n in (data_report.get("writers") or {}).items()) or "not recorded")
+        + " — a model trained on another model's summaries learns that model's writing, flaws included",
         f"- train examples {result.train_examples}, validation examples {result.validation_examples}, "
         f"abstracts shortened to fit max_length: {result.shortened}", "",
         "## Hyperparameters", "", "| setting | value |", "|---|---|", hp, "",

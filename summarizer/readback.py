@@ -26,6 +26,11 @@ class ParsedEntry:
     source: str  # "file#n" for messages
     skip: str | None = None  # why this entry gives no example (failed/repeat in our render), else None
     notes: tuple[str, ...] = field(default=())  # lossy changes, e.g. a 4.5 score rounded to 5
+    # Who wrote the summary: a sidecar's model (preset or file, and its hash), the JSONL's large model, or "" for a
+    # published page whose writer is unknown. A model trained on a weaker model's output should say so.
+    writer: str = ""
+    attempt: int | None = None  # a sidecar's pass that wrote it (0: the greedy first pass); None when unknown
+    prompt_version: str = ""  # the style's prompt version the summary was written under; "" when unknown
 
 
 _MARKER = re.compile(r"^<!--\s*paper:(\S+)((?:\s+\w+:\w+)*)\s*-->\s*$", re.M)

@@ -10,6 +10,7 @@ from huggingface_hub import constants
 from summarizer import SummarizerError, archive
 from summarizer.dataset import (
     build_dataset,
+    build_examples,
     canonical,
     digest_files,
     load,
@@ -141,6 +142,23 @@ def test_sidecar_joins_exactly_and_wins_over_its_page(tmp_path):
     assert pairs[1][0].skip == "failed validation in the digest (format)"
 
 
+def test_a_sidecar_row_says_which_model_wrote_it_on_which_pass(home, tmp_path):
+    """Learning from our own digests: each row records its writer (so a model is never trained on a weaker model's
+    output without saying so), the pass that wrote it and the prompt version; the report counts rows per writer."""
+    doc = sidecar(FIELDS["en-bullets"])
+    doc["provenance"] = {"model": {"model": "embedded:x.gguf", "sha256": "ab" * 32, "preset": "smollm2-135m"},
+                         "prompt_version": "en-bullets/2"}
+    doc["records"][PAPER.id]["attempt"] = 1
+    d = tmp_path / "digests" / "en-bullets"
+    d.mkdir(parents=True)
+    (d / f"{DAY}.json").write_text(json.dumps(doc))
+    rows, report = build_examples([tmp_path], arxiv=False)
+    assert [(r["writer"], r["attempt"], r["prompt_version"]) for r in rows] == [
+        (f"smollm2-135m ({'ab' * 6})", "1", "en-bullets/2")]
+    assert report.writers == {f"smollm2-135m ({'ab' * 6})": 1}
+    assert report.summary().endswith(f"written by smollm2-135m ({'ab' * 6}) 1")
+
+
 def archive_day(home, papers):
     archive.save_day(DAY, "hf", papers, {}, home)
 
@@ -255,7 +273,8 @@ def test_dataset_cli_prints_counts_and_skips(home, tmp_path):
     result = CliRunner().invoke(app, ["dataset", str(src), "--out", str(out), "--no-arxiv"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines[-2] == "2 parsed, 1 joined (train 1, validation 0), 1 skipped" and lines[-1] == str(out)
+    assert lines[-2] == ("2 parsed, 1 joined (train 1, validation 0), 1 skipped; written by unknown (published "
+                         "pages) 1") and lines[-1] == str(out)
     assert f"skipped {src / DAY}.md#2 2403.09999: no summary in the digest" in result.output
     failed = CliRunner().invoke(app, ["dataset", str(tmp_path / "none"), "--out", str(out)])
     assert failed.exit_code == 2 and failed.output.count("\n") == 1 and "does not exist" in failed.output

@@ -81,6 +81,7 @@ def test_rows_become_zh_tldr_records_with_their_own_abstract(enhanced, home, mon
         "2026-01-05_AI_enhanced_Chinese.jsonl#1")
     assert reasons[""].startswith("not a daily-arXiv-ai-enhanced row")
     assert (report.parsed, report.joined, len(report.skipped)) == (8, 3, 5)
+    assert {r["writer"] for r in rows} == {ds.ENHANCED_WRITER} and {r["attempt"] for r in rows} == {""}
 
 
 def test_invalid_rows_are_kept_only_when_asked(enhanced, home):
@@ -147,7 +148,8 @@ def test_dataset_cli_holds_out_the_days_given(enhanced, home):
     result = CliRunner().invoke(app, ["dataset", str(enhanced), "--out", str(out), "--validation-days", "2026-01-06"])
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-2] == (
-        "8 parsed, 3 joined (train 2, validation 1; validation days: 2026-01-06), 5 skipped")
+        "8 parsed, 3 joined (train 2, validation 1; validation days: 2026-01-06), 5 skipped; written by "
+        "daily-arXiv-ai-enhanced (a large API model) 3")
     dd = load(out)
     assert dd["validation"]["date"] == ["2026-01-06"] and sorted(dd["train"]["date"]) == ["2026-01-04", "2026-01-05"]
     report = json.loads((out / "report.json").read_text())

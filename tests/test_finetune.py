@@ -117,6 +117,7 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
 
     data = tmp_path / "ds"
     ds.save(short_rows(8), data, validation_share=0.3)
+    (data / "report.json").write_text(json.dumps({"joined": 8, "writers": {"qwen2.5-7b-instruct (abc)": 8}}))
     recipe = Recipe(name="tiny-lora", base_model=str(tiny_model_dir), max_steps=3, batch_size=2, max_length=512,
                     learning_rate=1e-2, lora_r=4, lora_alpha=8, lora_targets=("q_proj", "v_proj"), logging_steps=1)
     result = finetune(recipe, data, tmp_path / "out")
@@ -132,6 +133,7 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
     assert "validation loss after" in card and str(tiny_model_dir) in card and not (result.path / "checkpoints").exists()
     meta = ModelCard.load(result.path / "README.md").data  # the Hub's metadata header parses back
     assert meta.library_name == "transformers" and "lora" in meta.tags and "summarizer" in meta.tags
+    assert "written by: qwen2.5-7b-instruct (abc) (8)" in card  # whose writing the model learned
     assert json.loads((result.path / "finetune.json").read_text())["result"]["steps"] == 3
 
     lm = engine.load_model(str(result.path))

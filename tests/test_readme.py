@@ -33,9 +33,15 @@ def test_the_readme_has_commands_to_run_and_marks_the_others():
     assert all(re.search(r"# needs: \S", x) for x in marked)
 
 
+# Papers of the invented bench day the endpoint serves: few, so the real model's run stays short; two of them
+# fall in the dataset's validation split (a hash of the id), so the README's eval has papers to score.
+SERVED = ("2611.04102", "2611.04813", "2611.04377", "2611.04521", "2611.04689", "2611.05033")
+
+
 def hf_day_items() -> list[dict]:
-    """The invented bench day, in the HF daily papers API's shape."""
+    """Papers of the invented bench day, in the HF daily papers API's shape."""
     papers, _ = parse_feed((ROOT / "tests" / "fixtures" / "bench-day.xml").read_bytes(), DAY, "fixture")
+    papers = [p for p in papers if p.id in SERVED]
     return [{"paper": {"id": p.id, "title": p.title, "summary": p.abstract, "upvotes": p.upvotes,
                        "authors": [{"name": a} for a in p.authors], "publishedAt": f"{DAY}T08:00:00.000Z"},
              "thumbnail": p.thumbnail, "numComments": 0} for p in papers]
@@ -66,9 +72,9 @@ def test_every_readme_command_runs_as_written(tmp_path, serve):
     env.update(HF_ENDPOINT=server.url, HF_HUB_DISABLE_TELEMETRY="1")
     commands, _ = readme_commands()
     for command in commands:
-        done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=1200)
+        done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
         assert done.returncode == 0, f"`{command}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     digest = work / "data" / "digests" / "en-bullets" / f"{DAY}.md"
     sidecar = json.loads(digest.with_suffix(".json").read_text(encoding="utf-8"))
-    assert len(sidecar["papers"]) == len(items)
+    assert len(sidecar["papers"]) == len(items) == len(SERVED)
     assert (work / "models" / "smollm2-135m-en-bullets-lora" / "README.md").exists()
