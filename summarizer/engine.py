@@ -495,8 +495,9 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
 def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,
              on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
     """Generate one completion per prompt, returned in input order. `on_result(i, generation)` runs as each batch
-    finishes (on the main process only; under `accelerate launch` the other processes' results follow the gather).
-    Under `accelerate launch` the prompts are split across processes and every process returns the full list."""
+    finishes. Under `accelerate launch` the prompts are split across processes and every process returns the full
+    list; on_result runs on every process, for its own results as they finish and for the others' after the gather,
+    so that what a caller builds from it (a digest's records) is the same everywhere."""
     if not prompts:
         return []
     from accelerate import PartialState
@@ -509,10 +510,9 @@ def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,
     from accelerate.utils import gather_object
 
     with state.split_between_processes(indices) as mine:
-        local = _run_local(lm, prompts, list(mine), config,
-                           on_result if state.is_main_process else None, show=state.is_main_process)
+        local = _run_local(lm, prompts, list(mine), config, on_result, show=state.is_main_process)
     merged = dict(gather_object(list(local.items())))
-    if on_result is not None and state.is_main_process:
+    if on_result is not None:
         for i in indices:
             if i not in local:
                 on_result(i, merged[i])

@@ -137,7 +137,9 @@ def resolve_dtype(name: str):
 
 
 def _placement() -> tuple[Any, str]:
-    """(device_map, device label): accelerate spreads over GPUs; one GPU per process under `accelerate launch`."""
+    """(device_map, device label): accelerate spreads over GPUs; one GPU per process under `accelerate launch`. The
+    label is the device type, the same on every process ("cuda", never "cuda:1"): it goes into the provenance, which
+    a rerun compares with the sidecar the main process wrote."""
     import torch
 
     if not torch.cuda.is_available():
@@ -146,7 +148,7 @@ def _placement() -> tuple[Any, str]:
 
     state = PartialState()
     if state.num_processes > 1:
-        return {"": state.device}, str(state.device)
+        return {"": state.device}, state.device.type
     return "auto", "cuda"
 
 
