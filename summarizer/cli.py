@@ -142,6 +142,7 @@ def generate(
     target_lang: Annotated[str | None, typer.Option(help="Seq2seq translators: target language code.")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model's own Python code.")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle-only weights (can run code).")] = False,
+    allow_offload: Annotated[bool, typer.Option("--allow-offload", help="On a GPU, run a model that does not fit the GPUs' memory with part of it on the CPU or disk (~10× slower); without it that is an error.")] = False,
 ) -> None:
     """Debug the engine: generate a reply for each PROMPT (stdout); provenance and speed go to stderr."""
     import dataclasses
@@ -156,7 +157,8 @@ def generate(
     try:
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before the model loads
         started = time.perf_counter()
-        lm = load_model(model, dtype=dtype or "auto", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        lm = load_model(model, dtype=dtype or "auto", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                        allow_offload=allow_offload)
         loaded = time.perf_counter() - started
         config = override(lm.generation, max_new_tokens=max_new_tokens, batch_size=batch_size, token_budget=token_budget,
                           batching=batching, do_sample=sample or None, temperature=temperature, top_p=top_p, seed=seed)
@@ -195,6 +197,7 @@ def digest(
     max_new_tokens: Annotated[int | None, typer.Option(help="Tokens per summary (default: the style's).")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model's own Python code.")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle-only weights (can run code).")] = False,
+    allow_offload: Annotated[bool, typer.Option("--allow-offload", help="On a GPU, run a model that does not fit the GPUs' memory with part of it on the CPU or disk (~10× slower); without it that is an error.")] = False,
 ) -> None:
     """Fetch a day, summarize every paper in one batched run, validate, and write the Markdown digest.
 
@@ -211,7 +214,8 @@ def digest(
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before any I/O
         result = run_digest(
             date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
-            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
+            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle,
+                  "allow_offload": allow_offload},
             overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
                        "batching": batching},
         )

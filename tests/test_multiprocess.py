@@ -36,7 +36,7 @@ model_dir, home, out, names = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]),
 # one process); every later PartialState() shares this one.
 state = PartialState(cpu=True)
 assert state.num_processes == 2
-loading._placement = lambda: (None, f"cuda:{state.process_index}")
+loading._device_label = lambda: f"cuda:{state.process_index}"
 style = STYLES["en-bullets"]
 FIELDS = {"bullets": ["The paper introduces {n}, a toy benchmark for counting marbles in jars.",
                       "{n} holds 1,200 synthetic jar images with exact marble counts.",
