@@ -283,17 +283,48 @@ def _eos_ids(lm: LoadedModel) -> set[int]:
     return ids
 
 
+# Logits processors generate_batch runs right although they do not say so (supports_continuous_batching None):
+# transformers calls every kept processor with one token id per row, not the rows' histories, so only one that never
+# reads the ids is safe. SuppressTokensLogitsProcessor (suppress_other_scripts) masks the scores alone.
+CONTINUOUS_SAFE_PROCESSORS = frozenset({"SuppressTokensLogitsProcessor"})
+# The setting of ours behind a processor, for the error message; others are named by their class.
+PROCESSOR_SETTINGS = {
+    "NoRepeatNGramLogitsProcessor": "no_repeat_ngram_size",
+    "RepetitionPenaltyLogitsProcessor": "repetition_penalty",
+}
+
+
+def continuous_unsupported(lm: LoadedModel, config: GenerationConfig) -> list[str]:
+    """What of `config` transformers' continuous batching cannot run on this model, in words ([] = nothing). Beyond
+    a seq2seq model and beams, it is derived from the logits processors generate_batch builds for the call (the
+    model's _get_logits_processor, as generate_batch calls it): one is honoured only when it declares
+    supports_continuous_batching, or never reads the token ids (CONTINUOUS_SAFE_PROCESSORS). The others are dropped
+    (repetition_penalty: declared unsupported) or fed the last token of each row instead of its history
+    (no_repeat_ngram_size: skips below 8 rows, an IndexError from 8 up)."""
+    if lm.kind != "causal":
+        return ["a seq2seq model"]
+    found = [f"num_beams {config.num_beams}"] if config.num_beams > 1 else []
+    gc = _hf_generation_config(lm, config, None, [0] if config.suppress_other_scripts else [])
+    with warnings.catch_warnings():  # it warns that no prompt ids are given: it is asked only what it would build
+        warnings.simplefilter("ignore")
+        processors = lm.model._get_logits_processor(gc)
+    for processor in processors:
+        name = type(processor).__name__
+        if getattr(processor, "supports_continuous_batching", None) or name in CONTINUOUS_SAFE_PROCESSORS:
+            continue
+        setting = PROCESSOR_SETTINGS.get(name)
+        found.append(f"{setting} {getattr(config, setting):g}" if setting else name)
+    return found
+
+
 def batching_mode(lm: LoadedModel, config: GenerationConfig) -> str:
-    """"static" or "continuous": how generate() runs `config` on this model. Continuous batching cannot do beams, a
-    repetition penalty (generate_batch drops that logits processor) or a seq2seq model: asked for by name with one of
-    them it is an error, and "auto" runs them static."""
+    """"static" or "continuous": how generate() runs `config` on this model. Continuous batching runs only what
+    continuous_unsupported finds nothing in: asked for by name with anything else it is an error, and "auto" runs
+    such calls static (a Chinese section round's no_repeat_ngram_size, a preset's repetition_penalty)."""
     mode = AUTO_BATCHING.get(lm.device.type, "static") if config.batching == "auto" else config.batching
     if mode == "static":
         return mode
-    unsupported = [what for what, used in (("a seq2seq model", lm.kind != "causal"),
-                                           (f"num_beams {config.num_beams}", config.num_beams > 1),
-                                           (f"repetition_penalty {config.repetition_penalty:g}",
-                                            config.repetition_penalty != 1.0)) if used]
+    unsupported = continuous_unsupported(lm, config)
     if unsupported and config.batching == "continuous":
         raise SummarizerError(f"Continuous batching cannot run {' or '.join(unsupported)}; set batching to static "
                               f"or auto.")
