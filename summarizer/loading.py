@@ -7,6 +7,7 @@ by the file's sha256 and the cache dtype (bf16 for bf16 and fp32 runs; see _cach
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -47,6 +48,9 @@ class LoadedModel:
     source_lang: str | None = None  # seq2seq defaults; a Prompt's own codes win
     target_lang: str | None = None
     preset: ModelPreset | None = None  # the preset it came from, for default generation settings
+    # On a GPU: (batch_size, token_budget) sized from its free memory at load (gpu_sizes), in place of the preset's
+    # CPU sizes; None on a CPU.
+    gpu_sizes: tuple[int, int] | None = None
 
     @property
     def device(self):
@@ -54,8 +58,12 @@ class LoadedModel:
 
     @property
     def generation(self) -> GenerationConfig:
-        """Default generation settings for this model: its preset's, else the GenerationConfig defaults."""
-        return self.preset.generation_config() if self.preset else GenerationConfig()
+        """Default generation settings for this model: its preset's, else the GenerationConfig defaults; on a GPU
+        with the batch size and token budget sized for it."""
+        base = self.preset.generation_config() if self.preset else GenerationConfig()
+        if self.gpu_sizes is None:
+            return base
+        return dataclasses.replace(base, batch_size=self.gpu_sizes[0], token_budget=self.gpu_sizes[1])
 
 
 def cache_root() -> Path:
@@ -235,6 +243,31 @@ def _device_map(cfg, auto, dtype, *, trust: bool, allow_offload: bool, name: str
     else:
         log.info("Model %s placed %s.", name, said)
     return device_map
+
+
+def kv_bytes_per_token(config, dtype) -> int:
+    """Bytes of KV cache one token takes in a model of this config: keys and values, in every layer, for every KV
+    head (grouped-query attention shares them), in `dtype`. Qwen2.5-7B in bf16: 2 × 28 × 4 × 128 × 2 = 57,344."""
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    return 2 * cfg.num_hidden_layers * heads * head_dim * dtype.itemsize
+
+
+def gpu_sizes(free_bytes: int, kv_per_token: int, preset: ModelPreset) -> tuple[int, int]:
+    """(batch_size, token_budget) on a GPU with `free_bytes` free once the weights are on it: the preset's row cap,
+    and its gpu_kv_share of the free memory in KV-cache tokens (the engine's token_budget bounds rows × (longest
+    prompt + max_new_tokens), the KV cache a static batch or continuous batching's paged cache holds)."""
+    return preset.gpu_batch_size, max(1, int(preset.gpu_kv_share * free_bytes) // kv_per_token)
+
+
+def _free_gpu_memory(model) -> int:
+    """Free bytes on the GPUs the model's weights are on (the KV cache is spread over them with its layers)."""
+    import torch
+
+    placed = {d for d in (getattr(model, "hf_device_map", None) or {}).values() if isinstance(d, int)}
+    devices = placed or {model.device.index or 0}
+    return sum(torch.cuda.mem_get_info(d)[0] for d in devices)
 
 
 def _check_weights(path: Path, allow_pickle: bool) -> bool:
@@ -729,6 +762,12 @@ def _load_target(target: str | None, *, gguf_file: str | None, revision: str | N
     if kind == "causal":
         tokenizer.padding_side = "left"
     device = _device_label()
+    sizes = None
+    if device == "cuda":
+        sizes = gpu_sizes(_free_gpu_memory(model), kv_bytes_per_token(model.config, model.dtype),
+                          preset or ModelPreset(name="default"))
+        log.info("On the GPU: batches of at most %d rows and %d KV-cache tokens (--batch-size, --token-budget "
+                 "override).", *sizes)
     prov.update(path=str(local.resolve()), kind=kind, dtype=str(model.dtype).removeprefix("torch."), device=device,
                 preset=preset.name if preset else None)
     if target is None and preset is None:
@@ -739,6 +778,6 @@ def _load_target(target: str | None, *, gguf_file: str | None, revision: str | N
         model=model, tokenizer=tokenizer, kind=kind, provenance=prov, languages=languages,
         context_length=_context_length(model, tokenizer),
         source_lang=preset.source_lang if preset else None, target_lang=preset.target_lang if preset else None,
-        preset=preset,
+        preset=preset, gpu_sizes=sizes,
     )
 

@@ -119,3 +119,54 @@ def test_the_device_in_the_provenance_is_the_same_on_every_process(monkeypatch):
     """Under `accelerate launch` on GPUs each process has its own cuda:N; the provenance says "cuda" on all."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert loading._device_label() == "cuda"
+
+
+def test_kv_bytes_per_token_from_the_config(qwen7b):
+    assert loading.kv_bytes_per_token(qwen7b.config, torch.bfloat16) == 2 * 28 * 4 * 128 * 2
+    assert loading.kv_bytes_per_token(skeleton("qwen2.5-0.5b-instruct").config, torch.bfloat16) == 2 * 24 * 2 * 64 * 2
+
+
+@pytest.mark.parametrize(("free_gb", "batches"), [(62, 1), (7, 2)])
+def test_a_gpu_day_runs_in_as_few_batches_as_its_memory_allows(qwen7b, free_gb, batches):
+    """50 zh-digest prompts of 1.8k tokens on the 7B preset: one batch on an 80 GB card (62 GB free after the
+    weights), two on a 24 GB one; the CPU sizes (16 rows, 16,384 tokens) make 8 for each section round."""
+    from summarizer.config import GenerationConfig, load_preset
+    from summarizer.engine import plan_batches
+
+    preset = load_preset("qwen2.5-7b-instruct")
+    rows, budget = loading.gpu_sizes(free_gb * GB, loading.kv_bytes_per_token(qwen7b.config, torch.bfloat16), preset)
+    assert rows == preset.gpu_batch_size == 64
+    lengths = [1800 + i for i in range(50)]
+    cfg = GenerationConfig(max_new_tokens=512, batch_size=rows, token_budget=budget)
+    assert len(plan_batches(lengths, cfg)) == batches
+    cpu = preset.generation_config(max_new_tokens=512)
+    assert (cpu.batch_size, cpu.token_budget) == (16, 16384) and len(plan_batches(lengths, cpu)) == 8
+
+
+def test_a_model_loaded_on_a_gpu_gets_gpu_sizes_and_on_a_cpu_keeps_its_own(monkeypatch, tiny_model_dir, tmp_path):
+    """The edge: CUDA and its free memory faked (the weights stay on the CPU), through load_model and a preset."""
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(f"# a tiny preset\nmodel: {tiny_model_dir}\nbatch_size: 4\ntoken_budget: 2048\n"
+                      "gpu_batch_size: 32\ngpu_kv_share: 0.25\n")
+    cpu = loading.load_model(str(preset), dtype="float32")
+    assert (cpu.generation.batch_size, cpu.generation.token_budget, cpu.gpu_sizes) == (4, 2048, None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(loading, "_device_map", lambda *args, **kwargs: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (4 * GIB, 8 * GIB))
+    gpu = loading.load_model(str(preset), dtype="float32")
+    per_token = 2 * 2 * 1 * 8 * 4  # layers, KV heads, head dim, fp32 bytes
+    assert gpu.gpu_sizes == (32, GIB // per_token)
+    assert (gpu.generation.batch_size, gpu.generation.token_budget) == gpu.gpu_sizes
+    assert gpu.provenance["device"] == "cuda"
+
+
+def test_gpu_preset_fields_are_checked(tmp_path):
+    from summarizer.config import load_preset
+
+    path = tmp_path / "p.yaml"
+    path.write_text("# mine\nmodel: org/m\ngpu_kv_share: 1.5\n")
+    with pytest.raises(SummarizerError, match="gpu_kv_share between 0 and 1"):
+        load_preset(str(path))
+    path.write_text("# mine\nmodel: org/m\ngpu_kv_budget: 0.5\n")
+    with pytest.raises(SummarizerError, match="unknown key 'gpu_kv_budget'"):
+        load_preset(str(path))
