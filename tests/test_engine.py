@@ -221,6 +221,22 @@ def test_a_shared_prefix_is_prefilled_once_and_the_replies_do_not_change(tiny, s
     assert engine._PREFIXES[tiny.model][0] != prefix  # rows that do not start with it get their own
 
 
+def test_the_prefix_pass_makes_logits_for_one_position_only(tiny):
+    """The prefix is run for its KV cache alone: no vocabulary-sized logits for each of its ~700 positions."""
+    system = "You summarize research abstracts. " * 4
+    prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(3, seed=6))]
+    engine._PREFIXES.pop(tiny.model, None)
+    shapes = []
+    hook = tiny.model.lm_head.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.shape)))
+    try:
+        generate(tiny, prompts, GenerationConfig(max_new_tokens=2))
+    finally:
+        hook.remove()
+    prefix_len = len(engine._PREFIXES[tiny.model][0])
+    assert shapes[0] == (1, 1, tiny.model.config.vocab_size)  # the prefix pass (one row of prefix_len tokens)
+    assert prefix_len >= engine.PREFIX_MIN and all(shape[1] == 1 for shape in shapes)
+
+
 def test_no_repeat_ngram_counts_the_prompt(tiny, monkeypatch):
     """With no_repeat_ngram_size n, no n tokens a reply writes occur earlier in prompt + reply (the random model
     otherwise loops)."""
