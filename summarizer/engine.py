@@ -541,8 +541,10 @@ def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,
         return [results[i] for i in indices]
     from accelerate.utils import gather_object
 
-    with state.split_between_processes(indices) as mine:
-        local = _run_local(lm, prompts, list(mine), config, on_result, show=state.is_main_process)
+    # Every num_processes-th prompt, not a contiguous slice: callers pass prompts sorted by length (compose's groups),
+    # and halves would give one process the long ones while the other waits for it at the gather.
+    mine = indices[state.process_index::state.num_processes]
+    local = _run_local(lm, prompts, mine, config, on_result, show=state.is_main_process)
     merged = dict(gather_object(list(local.items())))
     if on_result is not None:
         for i in indices:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -359,22 +358,21 @@ class FakeState:
 
     num_processes, process_index, is_main_process = 2, 0, True
 
-    @contextlib.contextmanager
-    def split_between_processes(self, items):
-        yield items[: (len(items) + 1) // 2]
-
 
 def test_prompts_are_split_across_processes_and_gathered_in_order(tiny, monkeypatch):
     prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(6, seed=5))]
     cfg = GenerationConfig(max_new_tokens=5, batch_size=2)
     single = generate(tiny, prompts, cfg)
-    from_other_process = [(i, single[i]) for i in (5, 3, 4)]  # gather_object may interleave; order is by index
+    from_other_process = [(i, single[i]) for i in (5, 1, 3)]  # gather_object may interleave; order is by index
     monkeypatch.setattr("accelerate.PartialState", FakeState)
     monkeypatch.setattr("accelerate.utils.gather_object", lambda mine: mine + from_other_process)
     seen: list[int] = []
-    gens = generate(tiny, prompts, cfg, on_result=lambda i, g: seen.append(i))
+    with engine.recording() as log:
+        gens = generate(tiny, prompts, cfg, on_result=lambda i, g: seen.append(i))
     assert [(g.key, g.text) for g in gens] == [(g.key, g.text) for g in single]
-    assert sorted(seen[:3]) == [0, 1, 2] and seen[3:] == [3, 4, 5]  # own batches first, then the gathered ones
+    # Process 0 of 2 runs every other prompt (a length-sorted list is shared evenly), then the others' follow.
+    assert sorted(seen[:3]) == [0, 2, 4] and seen[3:] == [1, 3, 5]
+    assert sum(len(r.prompt_tokens) for r in log) == 3
 
 
 def test_sampling_is_seeded(tiny):
