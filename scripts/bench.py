@@ -395,16 +395,17 @@ def device_bandwidth(device: str, flag: float | None) -> tuple[float, str]:
     return round(measure_cpu_bandwidth(), 1), "measured (1 GiB tensor copy)"
 
 
-def bench_random(args) -> dict:
+def bench_random(args, tokenizer=None) -> dict:
     """Decode tokens/s of a model shape with random weights, per batch size, next to the bandwidth ceiling. Each
-    batch size runs twice, to 1 and to --decode-steps new tokens, so that the prompt's prefill cancels out."""
+    batch size runs twice, to 1 and to --decode-steps new tokens, so that the prompt's prefill cancels out.
+    `tokenizer`: any whose ids fit the shape's vocabulary; default the embedded model's."""
     from summarizer.loading import LoadedModel
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = resolve_dtype(args.dtype)
     bandwidth, source = device_bandwidth(device, args.bandwidth_gbs)
     model = shape_model(args.random_weights, dtype, device).eval()
-    tokenizer = load_model(None, dtype="float32").tokenizer  # the embedded model's (SmolLM2's), no download
+    tokenizer = tokenizer or load_model(None, dtype="float32").tokenizer  # the embedded model's (SmolLM2's)
     lm = LoadedModel(model=model, tokenizer=tokenizer, kind="causal", provenance={"model": str(args.random_weights)},
                      context_length=model.config.max_position_embeddings)
     weights = bytes_per_decode_step(model)

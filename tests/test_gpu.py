@@ -43,9 +43,8 @@ def test_fp16_warns_for_families_known_to_overflow(model_type):
 
 
 def test_loading_a_qwen2_model_in_fp16_warns(tmp_path, caplog):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
     from conftest import build_byte_tokenizer
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     tok = build_byte_tokenizer()
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
