@@ -101,6 +101,26 @@ def shape_sizes(model, name: str, rows: int) -> tuple[int, int, int | None]:
     return batch, budget, free
 
 
+def loading_choices(config: Path, name: str) -> dict:
+    """What load_model would choose for this shape on this machine: the dtype ("auto"), whether the GPU has native
+    bf16, and the placement (loading.plan_placement over accelerate's get_max_memory), in words."""
+    from accelerate.utils import get_max_memory
+
+    from summarizer import SummarizerError
+
+    dtype = loading.resolve_dtype("auto")
+    out = {"auto_dtype": str(dtype).removeprefix("torch."),
+           "native_bf16": torch.cuda.is_bf16_supported(including_emulation=False) if cuda() else None,
+           "fp16_warning": loading.fp16_warning(json.loads(config.read_text())["model_type"], torch.float16)}
+    if cuda():
+        try:
+            _, out["placement"] = loading.plan_placement(bench.shape_model(config, dtype), get_max_memory(), dtype,
+                                                         allow_offload=False, name=name)
+        except SummarizerError as exc:
+            out["placement"] = f"refused: {exc}"
+    return out
+
+
 def day_runs(lm, name: str, prompts: list[Prompt], max_new_tokens: int, bandwidth: float) -> tuple[dict, list[dict]]:
     batch, budget, free = shape_sizes(lm.model, name, len(prompts))
     weights = bench.bytes_per_decode_step(lm.model)
@@ -140,6 +160,8 @@ def day_runs(lm, name: str, prompts: list[Prompt], max_new_tokens: int, bandwidt
 
 def check_shape(config: Path, args, tokenizer, bandwidth: float, source: str) -> dict:
     name = shape_name(config)
+    choices = loading_choices(config, name)
+    print(f"[{name} loading] {choices}", file=sys.stderr, flush=True)
     sweep_args = argparse.Namespace(random_weights=config, dtype=args.dtype, bandwidth_gbs=bandwidth,
                                     batch_sizes=args.batch_sizes, decode_steps=args.decode_steps, style="en-bullets")
     reset_peak()
@@ -158,7 +180,7 @@ def check_shape(config: Path, args, tokenizer, bandwidth: float, source: str) ->
               "weight_gb": round(sweep["weight_bytes_per_step"] / 1e9, 2),
               "kv_bytes_per_token": loading.kv_bytes_per_token(model.config, model.dtype),
               "prompt_tokens_mean": round(sum(lengths) / len(lengths)), "prompts": len(prompts), **sizes,
-              "day": runs, "sweep": sweep["rows"], "bandwidth_gbs": bandwidth, "bandwidth_source": source}
+              "loading": choices, "day": runs, "sweep": sweep["rows"], "bandwidth_gbs": bandwidth, "bandwidth_source": source}
     del lm, model
     return result
 
@@ -207,7 +229,8 @@ def markdown(report: dict) -> str:
         lines.append(f"- {s['shape']}: {s['params'] / 1e9:.2f}B params in {s['dtype']} ({s['weight_gb']} GB read a "
                      f"step), {s['kv_bytes_per_token']:,} KV bytes a token{free}; {s['prompts']} prompts of "
                      f"{s['prompt_tokens_mean']} tokens on average; bandwidth {s['bandwidth_gbs']} GB/s "
-                     f"({s['bandwidth_source']})")
+                     f"({s['bandwidth_source']}); load_model's auto dtype {s['loading']['auto_dtype']}"
+                     + (f", placed {s['loading']['placement']}" if "placement" in s["loading"] else ""))
     lines += ["", "| shape | mode | rows/batch (max) | token budget | batches | s | tok/s | ceiling tok/s | peak GPU GiB | "
              "same text |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in report["shapes"]:

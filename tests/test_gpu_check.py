@@ -39,6 +39,7 @@ def test_the_gpu_check_runs_on_a_tiny_shape(gpu_check, tiny_long_context_dir, tm
     (s,) = report["shapes"]
     assert s["shape"] == "tiny-qwen2" and s["kv_bytes_per_token"] == 2 * 2 * 1 * 8 * 4
     assert s["batch_size"] == 5  # on a CPU the whole day in one batch
+    assert s["loading"]["auto_dtype"] in ("float32", "bfloat16") and "placement" not in s["loading"]
     assert [r["mode"] for r in s["day"]] == ["static", "continuous"] and not any("error" in r for r in s["day"])
     assert all(r["completion_tokens"] > 0 and r["tok_s"] > 0 and r["ceiling_tok_s"] > 0 for r in s["day"])
     assert s["day"][1]["same_text_as_static"] == "5/5"  # fp32 on a CPU: batch composition changes nothing
