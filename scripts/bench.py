@@ -40,7 +40,7 @@ import transformers  # noqa: E402, F401
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from summarizer import SummarizerError, compose, engine  # noqa: E402
+from summarizer import SummarizerError, compose, engine, loading  # noqa: E402
 from summarizer.config import GenerationConfig  # noqa: E402
 from summarizer.engine import chat_text, generate, load_model, plan_batches  # noqa: E402
 from summarizer.loading import cache_root, resolve_dtype  # noqa: E402
@@ -313,16 +313,29 @@ t = time.perf_counter()
 lm = load_model(spec, dtype=sys.argv[2])
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) \
     if sys.platform == "linux" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+gpu = torch.cuda.max_memory_allocated() >> 20 if torch.cuda.is_available() else None
 print(json.dumps({"import_s": round(imported, 1), "load_s": round(time.perf_counter() - t, 1),
                   "dtype": lm.provenance["dtype"], "cache_dtype": lm.provenance.get("gguf_cache_dtype"),
-                  "peak_rss_kib": hwm}))
+                  "peak_rss_kib": hwm, "peak_gpu_mib": gpu}))
 """
 # The child's peak is VmHWM, its own address space's high-water mark: Linux carries ru_maxrss over fork and exec, so
 # after the day workload (a 1.7 GiB parent) ru_maxrss gave every child's load that parent's peak.
 
 
+def release_gpu() -> None:
+    """Hand this process's cached GPU memory back before a child loads: torch's allocator keeps what the day workload
+    freed reserved, and the child's placement (and its batch sizes) would see a GPU that much smaller."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def load_once(spec: str, dtype: str, cache: Path, threads: int) -> dict:
-    """One load in a fresh process (so that nothing of this one counts): its own numbers, read back as JSON."""
+    """One load in a fresh process (so that nothing of this one counts): its own numbers, read back as JSON. Its peak
+    memory is host RSS (VmHWM) and, on a GPU, torch.cuda.max_memory_allocated."""
+    release_gpu()
     env = dict(os.environ, SUMMARIZER_CACHE=str(cache), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     out = subprocess.run([sys.executable, "-c", LOAD_CHILD, spec, dtype, str(threads)], env=env, capture_output=True,
                          text=True)
@@ -348,10 +361,11 @@ def bench_load(args) -> dict:
     report = {"workload": "load", "model": args.load_model, "cold": cold, "warm": warm, "cache_bytes": size}
     gib = 1 << 30
     print(f"\nLoading {args.load_model} ({cold['dtype']}; cache {cold['cache_dtype'] or '-'}), each in a fresh process")
-    print(f"| {'load':<5} | {'seconds':>7} | {'peak RSS':>9} |")
-    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 11}|")
+    print(f"| {'load':<5} | {'seconds':>7} | {'peak RSS':>9} | {'peak GPU':>9} |")
+    print(f"|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 11}|")
     for name, r in (("cold", cold), ("warm", warm)):
-        print(f"| {name:<5} | {r['load_s']:>7} | {r['peak_rss_kib'] * 1024 / gib:>5.2f} GiB |")
+        gpu = f"{r['peak_gpu_mib'] / 1024:>5.2f} GiB" if r.get("peak_gpu_mib") is not None else f"{'-':>9}"
+        print(f"| {name:<5} | {r['load_s']:>7} | {r['peak_rss_kib'] * 1024 / gib:>5.2f} GiB | {gpu} |")
     print(f"cache on disk: {size / gib:.2f} GiB ({size:,} bytes); importing summarizer+torch {cold['import_s']} s")
     return report
 
@@ -380,10 +394,7 @@ def bytes_per_decode_step(model) -> int:
 
 
 def kv_bytes_per_token(model) -> int:
-    cfg = model.config
-    heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
-    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-    return 2 * cfg.num_hidden_layers * heads * head_dim * model.dtype.itemsize
+    return loading.kv_bytes_per_token(model.config, model.dtype)
 
 
 def measure_cpu_bandwidth(gib: float = 1.0) -> float:
@@ -410,16 +421,17 @@ def device_bandwidth(device: str, flag: float | None) -> tuple[float, str]:
     return round(measure_cpu_bandwidth(), 1), "measured (1 GiB tensor copy)"
 
 
-def bench_random(args) -> dict:
+def bench_random(args, tokenizer=None) -> dict:
     """Decode tokens/s of a model shape with random weights, per batch size, next to the bandwidth ceiling. Each
-    batch size runs twice, to 1 and to --decode-steps new tokens, so that the prompt's prefill cancels out."""
+    batch size runs twice, to 1 and to --decode-steps new tokens, so that the prompt's prefill cancels out.
+    `tokenizer`: any whose ids fit the shape's vocabulary; default the embedded model's."""
     from summarizer.loading import LoadedModel
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = resolve_dtype(args.dtype)
     bandwidth, source = device_bandwidth(device, args.bandwidth_gbs)
     model = shape_model(args.random_weights, dtype, device).eval()
-    tokenizer = load_model(None, dtype="float32").tokenizer  # the embedded model's (SmolLM2's), no download
+    tokenizer = tokenizer or load_model(None, dtype="float32").tokenizer  # the embedded model's (SmolLM2's)
     lm = LoadedModel(model=model, tokenizer=tokenizer, kind="causal", provenance={"model": str(args.random_weights)},
                      context_length=model.config.max_position_embeddings)
     weights = bytes_per_decode_step(model)

@@ -165,6 +165,10 @@ def generate(
     target_lang: Annotated[str | None, typer.Option(help="Seq2seq translators: target language code.")] = None,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code", help="Allow the model's own Python code.")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow pickle-only weights (can run code).")] = False,
+    allow_offload: Annotated[bool, typer.Option("--allow-offload", help="On a GPU, run a model too big for the GPUs' "
+                                                                        "memory with part of it on the CPU or disk "
+                                                                        "(~10× slower). Without it, that is an "
+                                                                        "error.")] = False,
 ) -> None:
     """Try a model: generate a reply for each PROMPT (stdout); provenance and speed go to stderr.
 
@@ -182,7 +186,8 @@ def generate(
     try:
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before the model loads
         started = time.perf_counter()
-        lm = load_model(model, dtype=dtype or "auto", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+        lm = load_model(model, dtype=dtype or "auto", trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                        allow_offload=allow_offload)
         loaded = time.perf_counter() - started
         config = override(lm.generation, max_new_tokens=max_new_tokens, batch_size=batch_size, token_budget=token_budget,
                           batching=batching, do_sample=sample or None, temperature=temperature, top_p=top_p, seed=seed)
@@ -240,6 +245,10 @@ def digest(
                                                                                 "code runs).")] = False,
     allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Allow weights stored only as pickle files, "
                                                                       "which can run code when loaded.")] = False,
+    allow_offload: Annotated[bool, typer.Option("--allow-offload", help="On a GPU, run a model too big for the GPUs' "
+                                                                        "memory with part of it on the CPU or disk "
+                                                                        "(~10× slower). Without it, that is an "
+                                                                        "error.")] = False,
 ) -> None:
     """Write a day's digest: fetch the papers, summarize each with a local model, check, and save the page.
 
@@ -260,7 +269,8 @@ def digest(
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before any I/O
         result = run_digest(
             date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
-            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
+            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle,
+                  "allow_offload": allow_offload},
             overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
                        "batching": batching},
         )

@@ -13,6 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
+from accelerate import PartialState
+
 from summarizer import engine
 from summarizer.config import GenerationConfig
 from summarizer.engine import Generation, LoadedModel
@@ -372,8 +374,12 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
     fields = [f for f in style.fields if f.marker]
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i].filled()))
     results: dict[int, Generation] = {}
-    for g in range(0, len(order), config.batch_size):
-        group = order[g:g + config.batch_size]
+    # Under `accelerate launch` each round's prompts are shared among the processes (engine.generate), so a group
+    # holds batch_size papers per process: every GPU runs full batches, and a day takes fewer rounds (each of which
+    # ends in a gather that waits for every process).
+    size = config.batch_size * PartialState().num_processes
+    for g in range(0, len(order), size):
+        group = order[g:g + size]
         replies = {i: "" for i in group}
         judged: dict[int, Counter] = {i: Counter() for i in group}  # the problems of each reply so far, by rule
         rounds: dict[int, list[Generation]] = {i: [] for i in group}  # each section's kept draw

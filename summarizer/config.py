@@ -87,8 +87,14 @@ class ModelPreset:
     # load dtype: "auto" → bf16 on GPUs that have it, else fp16; CPU: see loading.resolve_dtype. A load setting, not a
     # generation one: the dtype the weights really got is recorded in the model's provenance.
     dtype: str = "auto"
-    batch_size: int = 16  # default GenerationConfig.batch_size for this model
-    token_budget: int = 16384  # default GenerationConfig.token_budget (bigger models: smaller budget)
+    batch_size: int = 16  # default GenerationConfig.batch_size for this model on a CPU
+    token_budget: int = 16384  # default GenerationConfig.token_budget on a CPU (bigger models: smaller budget)
+    # On a GPU both are sized for it instead (loading.gpu_sizes): at most gpu_batch_size rows per batch (a whole day
+    # of Daily Papers, ~50, in one decode loop), and a token budget of gpu_kv_share of the GPU memory left free after
+    # the weights, counted in KV-cache tokens of this model (2 × layers × KV heads × head dim × dtype bytes each). The
+    # rest of that memory is for activations: a static batch's prefill and the vocabulary-sized logits of each step.
+    gpu_batch_size: int = 64
+    gpu_kv_share: float = 0.5
     max_new_tokens: int = 256  # default GenerationConfig.max_new_tokens
     # default GenerationConfig.repetition_penalty: the model card's own value (Qwen2.5 instruct models ship 1.1;
     # without it the 0.5B model looped one bullet until max_new_tokens in 4 of 10 zh-digest replies)
@@ -111,6 +117,9 @@ class ModelPreset:
         if self.batching not in BATCHING:
             raise SummarizerError(f"Model preset {where}: batching {self.batching!r} is not one of "
                                   f"{', '.join(BATCHING)}.")
+        if self.gpu_batch_size < 1 or not 0 < self.gpu_kv_share < 1:
+            raise SummarizerError(f"Model preset {where}: gpu_batch_size must be at least 1 and gpu_kv_share between 0 "
+                                  f"and 1 (got {self.gpu_batch_size} and {self.gpu_kv_share}).")
 
     def generation_config(self, **overrides: Any) -> GenerationConfig:
         """This model's default GenerationConfig, with non-None overrides (e.g. CLI flags) applied."""

@@ -88,8 +88,10 @@ def digest(
         for w in warnings:
             log.warning("warning: %s", w)
 
-        # id -> record; records are the sidecar's per-paper entries (see `record`).
-        records = {} if force else reusable_records(json_path, lm, st)
+        # id -> record; records are the sidecar's per-paper entries (see `record`). Which are reused is decided once,
+        # on the main process (the sidecar is its own), and shared: every process then has the same todo list, as
+        # engine.generate's split and gather need.
+        records = {} if force else from_main(state, reusable_records(json_path, lm, st) if main else None)
         fresh = [p for p in papers if p.repeat_of is None]
         reused = sum(1 for p in papers if p.id in records)
         # No abstract, no generation: the model has nothing to summarize and only echoes the prompt.
@@ -113,6 +115,15 @@ def digest(
         generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if p.id in records and records[p.id].valid),
         no_abstract=len(bare), failures=dict(failures), warnings=tuple(warnings),
     )
+
+
+def from_main(state: PartialState, value):
+    """The main process's `value` on every process under `accelerate launch`; `value` itself when alone."""
+    if state.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
 
 
 def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict[str, Record],

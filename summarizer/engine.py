@@ -283,17 +283,48 @@ def _eos_ids(lm: LoadedModel) -> set[int]:
     return ids
 
 
+# Logits processors generate_batch runs right although they do not say so (supports_continuous_batching None):
+# transformers calls every kept processor with one token id per row, not the rows' histories, so only one that never
+# reads the ids is safe. SuppressTokensLogitsProcessor (suppress_other_scripts) masks the scores alone.
+CONTINUOUS_SAFE_PROCESSORS = frozenset({"SuppressTokensLogitsProcessor"})
+# The setting of ours behind a processor, for the error message; others are named by their class.
+PROCESSOR_SETTINGS = {
+    "NoRepeatNGramLogitsProcessor": "no_repeat_ngram_size",
+    "RepetitionPenaltyLogitsProcessor": "repetition_penalty",
+}
+
+
+def continuous_unsupported(lm: LoadedModel, config: GenerationConfig) -> list[str]:
+    """What of `config` transformers' continuous batching cannot run on this model, in words ([] = nothing). Beyond
+    a seq2seq model and beams, it is derived from the logits processors generate_batch builds for the call (the
+    model's _get_logits_processor, as generate_batch calls it): one is honoured only when it declares
+    supports_continuous_batching, or never reads the token ids (CONTINUOUS_SAFE_PROCESSORS). The others are dropped
+    (repetition_penalty: declared unsupported) or fed the last token of each row instead of its history
+    (no_repeat_ngram_size: skips below 8 rows, an IndexError from 8 up)."""
+    if lm.kind != "causal":
+        return ["a seq2seq model"]
+    found = [f"num_beams {config.num_beams}"] if config.num_beams > 1 else []
+    gc = _hf_generation_config(lm, config, None, [0] if config.suppress_other_scripts else [])
+    with warnings.catch_warnings():  # it warns that no prompt ids are given: it is asked only what it would build
+        warnings.simplefilter("ignore")
+        processors = lm.model._get_logits_processor(gc)
+    for processor in processors:
+        name = type(processor).__name__
+        if getattr(processor, "supports_continuous_batching", None) or name in CONTINUOUS_SAFE_PROCESSORS:
+            continue
+        setting = PROCESSOR_SETTINGS.get(name)
+        found.append(f"{setting} {getattr(config, setting):g}" if setting else name)
+    return found
+
+
 def batching_mode(lm: LoadedModel, config: GenerationConfig) -> str:
-    """"static" or "continuous": how generate() runs `config` on this model. Continuous batching cannot do beams, a
-    repetition penalty (generate_batch drops that logits processor) or a seq2seq model: asked for by name with one of
-    them it is an error, and "auto" runs them static."""
+    """"static" or "continuous": how generate() runs `config` on this model. Continuous batching runs only what
+    continuous_unsupported finds nothing in: asked for by name with anything else it is an error, and "auto" runs
+    such calls static (a Chinese section round's no_repeat_ngram_size, a preset's repetition_penalty)."""
     mode = AUTO_BATCHING.get(lm.device.type, "static") if config.batching == "auto" else config.batching
     if mode == "static":
         return mode
-    unsupported = [what for what, used in (("a seq2seq model", lm.kind != "causal"),
-                                           (f"num_beams {config.num_beams}", config.num_beams > 1),
-                                           (f"repetition_penalty {config.repetition_penalty:g}",
-                                            config.repetition_penalty != 1.0)) if used]
+    unsupported = continuous_unsupported(lm, config)
     if unsupported and config.batching == "continuous":
         raise SummarizerError(f"Continuous batching cannot run {' or '.join(unsupported)}; set batching to static "
                               f"or auto.")
@@ -358,8 +389,9 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
         if len(rows) < 2 or len(prefix) < PREFIX_MIN:  # one row alone: what later calls share is not known yet
             return None, 0
         cache = DynamicCache(config=lm.model.config)
-        with torch.inference_mode():
-            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, **{_cache_kwarg(): cache})
+        with torch.inference_mode():  # only the cache is wanted: logits for one position, not vocab × prefix
+            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, logits_to_keep=1,
+                     **{_cache_kwarg(): cache})
         _PREFIXES[lm.model] = (prefix, cache)
     batch = copy.deepcopy(cache)  # generate appends to it
     batch.batch_repeat_interleave(len(rows))
@@ -495,8 +527,9 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
 def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,
              on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
     """Generate one completion per prompt, returned in input order. `on_result(i, generation)` runs as each batch
-    finishes (on the main process only; under `accelerate launch` the other processes' results follow the gather).
-    Under `accelerate launch` the prompts are split across processes and every process returns the full list."""
+    finishes. Under `accelerate launch` the prompts are split across processes and every process returns the full
+    list; on_result runs on every process, for its own results as they finish and for the others' after the gather,
+    so that what a caller builds from it (a digest's records) is the same everywhere."""
     if not prompts:
         return []
     from accelerate import PartialState
@@ -508,11 +541,12 @@ def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,
         return [results[i] for i in indices]
     from accelerate.utils import gather_object
 
-    with state.split_between_processes(indices) as mine:
-        local = _run_local(lm, prompts, list(mine), config,
-                           on_result if state.is_main_process else None, show=state.is_main_process)
+    # Every num_processes-th prompt, not a contiguous slice: callers pass prompts sorted by length (compose's groups),
+    # and halves would give one process the long ones while the other waits for it at the gather.
+    mine = indices[state.process_index::state.num_processes]
+    local = _run_local(lm, prompts, mine, config, on_result, show=state.is_main_process)
     merged = dict(gather_object(list(local.items())))
-    if on_result is not None and state.is_main_process:
+    if on_result is not None:
         for i in indices:
             if i not in local:
                 on_result(i, merged[i])

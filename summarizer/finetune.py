@@ -153,7 +153,9 @@ def make_trainer(model, tokenizer, train, validation, recipe: Recipe, work_dir: 
         completion_only_loss=True, logging_steps=recipe.logging_steps, save_strategy="no", eval_strategy="no",
         report_to=[], seed=recipe.seed, use_cpu=not torch.cuda.is_available(), bf16=recipe.dtype == "bfloat16",
         eos_token=tokenizer.eos_token, dataset_num_proc=None, disable_tqdm=True,
-        gradient_checkpointing=recipe.gradient_checkpointing,
+        # transformers 5 names it activation_checkpointing (gradient_checkpointing is its deprecated alias, and
+        # TRL's SFTConfig turns that one on by default).
+        activation_checkpointing=recipe.gradient_checkpointing,
     )
     peft_config = None
     if recipe.method == "lora":

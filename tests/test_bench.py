@@ -185,3 +185,24 @@ def test_one_make_bench_run_reports_the_day_the_naive_ratio_and_the_load(bench, 
     load = report["load"]
     assert load["model"] == str(tiny_long_context_dir) and load["cold"]["load_s"] > 0 and load["warm"]["peak_rss_kib"] > 0
     assert "cache on disk" in out and "Loading" in out
+
+
+def test_the_load_child_starts_after_the_gpu_cache_is_released_and_reports_gpu_memory(bench, monkeypatch, tmp_path):
+    import subprocess
+
+    import torch
+
+    events = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: events.append("empty_cache"))
+
+    def child(cmd, **kwargs):
+        events.append("child")
+        assert "max_memory_allocated" in cmd[2]  # the child reports its own peak GPU memory
+        line = {"import_s": 1.0, "load_s": 2.0, "dtype": "bfloat16", "cache_dtype": None, "peak_rss_kib": 1,
+                "peak_gpu_mib": 3}
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps(line) + "\n", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", child)
+    assert bench.load_once("embedded", "auto", tmp_path, 0)["peak_gpu_mib"] == 3
+    assert events == ["empty_cache", "child"]

@@ -833,3 +833,22 @@ def test_section_rounds_may_not_write_again_what_the_prompt_holds(style, monkeyp
     assert [c.no_repeat_ngram_size for c in configs] == (
         [st.no_repeat_ngram if f.kind in compose.PROSE else 0 for f in rounds] if sectioned else [0] * len(configs))
     assert (st.no_repeat_ngram > 0) == (st.language == "zh" and st.kind == "summary")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_section_groups_hold_a_batch_per_process(monkeypatch, processes):
+    """Under `accelerate launch` engine.generate shares each round's prompts among the processes: a group of
+    batch_size × processes papers gives every GPU a full batch, and half as many rounds (each ends in a gather)."""
+    st = STYLES["zh-digest"]
+    calls = []
+
+    def fake(lm, prompts, config, on_result=None):
+        calls.append(len(prompts))
+        return FakeEngine(lambda p: format_output(st, FIELDS["zh-digest"]))(lm, prompts, config, on_result)
+
+    monkeypatch.setattr(compose.engine, "generate", fake)
+    monkeypatch.setattr(compose, "PartialState", lambda: type("State", (), {"num_processes": processes})())
+    papers = [Paper(id=f"2503.0000{k}", title="Gizmo", date=DATE, abstract=ABSTRACT) for k in range(1, 5)]
+    compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(batch_size=2))
+    sections = len([f for f in st.fields if f.marker])
+    assert calls == [2 * processes] * (sections * 2 // processes)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -221,6 +220,22 @@ def test_a_shared_prefix_is_prefilled_once_and_the_replies_do_not_change(tiny, s
     assert engine._PREFIXES[tiny.model][0] != prefix  # rows that do not start with it get their own
 
 
+def test_the_prefix_pass_makes_logits_for_one_position_only(tiny):
+    """The prefix is run for its KV cache alone: no vocabulary-sized logits for each of its ~700 positions."""
+    system = "You summarize research abstracts. " * 4
+    prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(3, seed=6))]
+    engine._PREFIXES.pop(tiny.model, None)
+    shapes = []
+    hook = tiny.model.lm_head.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.shape)))
+    try:
+        generate(tiny, prompts, GenerationConfig(max_new_tokens=2))
+    finally:
+        hook.remove()
+    prefix_len = len(engine._PREFIXES[tiny.model][0])
+    assert shapes[0] == (1, 1, tiny.model.config.vocab_size)  # the prefix pass (one row of prefix_len tokens)
+    assert prefix_len >= engine.PREFIX_MIN and all(shape[1] == 1 for shape in shapes)
+
+
 def test_no_repeat_ngram_counts_the_prompt(tiny, monkeypatch):
     """With no_repeat_ngram_size n, no n tokens a reply writes occur earlier in prompt + reply (the random model
     otherwise loops)."""
@@ -343,22 +358,21 @@ class FakeState:
 
     num_processes, process_index, is_main_process = 2, 0, True
 
-    @contextlib.contextmanager
-    def split_between_processes(self, items):
-        yield items[: (len(items) + 1) // 2]
-
 
 def test_prompts_are_split_across_processes_and_gathered_in_order(tiny, monkeypatch):
     prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(6, seed=5))]
     cfg = GenerationConfig(max_new_tokens=5, batch_size=2)
     single = generate(tiny, prompts, cfg)
-    from_other_process = [(i, single[i]) for i in (5, 3, 4)]  # gather_object may interleave; order is by index
+    from_other_process = [(i, single[i]) for i in (5, 1, 3)]  # gather_object may interleave; order is by index
     monkeypatch.setattr("accelerate.PartialState", FakeState)
     monkeypatch.setattr("accelerate.utils.gather_object", lambda mine: mine + from_other_process)
     seen: list[int] = []
-    gens = generate(tiny, prompts, cfg, on_result=lambda i, g: seen.append(i))
+    with engine.recording() as log:
+        gens = generate(tiny, prompts, cfg, on_result=lambda i, g: seen.append(i))
     assert [(g.key, g.text) for g in gens] == [(g.key, g.text) for g in single]
-    assert sorted(seen[:3]) == [0, 1, 2] and seen[3:] == [3, 4, 5]  # own batches first, then the gathered ones
+    # Process 0 of 2 runs every other prompt (a length-sorted list is shared evenly), then the others' follow.
+    assert sorted(seen[:3]) == [0, 2, 4] and seen[3:] == [1, 3, 5]
+    assert sum(len(r.prompt_tokens) for r in log) == 3
 
 
 def test_sampling_is_seeded(tiny):

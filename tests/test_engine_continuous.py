@@ -116,3 +116,26 @@ def test_batching_must_be_a_known_mode(tmp_path, tiny_model_dir):
                                   "--dtype", "float32", "--batching", "continuous", "a prompt"])
     assert ok.exit_code == 0, ok.output
     assert '"batching": "continuous"' in ok.stderr
+
+
+@pytest.mark.parametrize(("changes", "what"), [({"no_repeat_ngram_size": 3}, "no_repeat_ngram_size 3"),
+                                               ({"repetition_penalty": 1.1}, "repetition_penalty 1.1")])
+def test_settings_generate_batch_does_not_honour_fall_back_to_static_or_are_an_error(tiny, monkeypatch, changes, what):
+    """Derived from the processors generate_batch would build: no_repeat_ngram_size (a Chinese section round's) would
+    be fed one token id per row; auto runs such a call static, continuous by name refuses it in one line."""
+    monkeypatch.setitem(engine.AUTO_BATCHING, "cpu", "continuous")  # as a GPU's auto might
+    cfg = GenerationConfig(max_new_tokens=4, **changes)
+    assert engine.continuous_unsupported(tiny, cfg) == [what]
+    assert batching_mode(tiny, cfg) == "static"
+    assert outcome(generate(tiny, prompts(9), cfg)) == outcome(generate(tiny, prompts(9), dataclasses.replace(
+        cfg, batching="static")))  # 9 rows: generate_batch would have raised IndexError on the ngram processor
+    with pytest.raises(SummarizerError, match=f"^Continuous batching cannot run {what}; set batching to static or "
+                                              "auto.$"):
+        generate(tiny, prompts(2), dataclasses.replace(cfg, batching="continuous"))
+
+
+def test_what_generate_batch_honours_runs_continuous(tiny):
+    """Greedy with the other-script ban (SuppressTokens reads the scores only) and sampling knobs left unset."""
+    cfg = GenerationConfig(batching="continuous", suppress_other_scripts=True)
+    assert engine.continuous_unsupported(tiny, cfg) == []
+    assert batching_mode(tiny, cfg) == "continuous"

@@ -41,6 +41,31 @@ def test_zh_tldr_recipes_train_the_multilingual_preset_on_zh_tldr(name):
     cpu = not name.endswith("-gpu")
     assert (r.dtype, r.max_train_examples > 0, r.epochs) == (("float32", True, 1) if cpu else ("bfloat16", False, 2))
     assert 1024 <= r.max_length <= 1536
+    if not cpu:  # fits 24 GB (the estimate in the recipe): checkpointing, 4 rows a step, 16 with accumulation
+        assert (r.gradient_checkpointing, r.batch_size, r.batch_size * r.grad_accum) == (True, 4, 16)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_gradient_checkpointing_and_accumulation_are_honoured(tiny_model_dir, tmp_path, checkpointing):
+    """The recipe's checkpointing reaches every decoder layer (and only when asked); with accumulation an optimizer
+    step takes grad_accum forward passes."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from summarizer.finetune import make_trainer
+
+    tok = tokenizer(tiny_model_dir)
+    rows = [{"prompt": fit_prompt(tok, r, 512)[0], "completion": r["completion"]} for r in short_rows(4)]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    recipe = Recipe(name="t", max_length=512, batch_size=1, grad_accum=2, max_steps=1, lora_r=4,
+                    gradient_checkpointing=checkpointing, logging_steps=1)
+    trainer = make_trainer(model, tok, Dataset.from_list(rows), None, recipe, tmp_path)
+    calls = []
+    model.model.layers[0].register_forward_hook(lambda *args: calls.append(1))
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert len(calls) == 2  # 2 micro-batches of 1 row for the one step
+    assert [layer.gradient_checkpointing for layer in model.model.layers] == [checkpointing] * 2
 
 
 def test_example_limits_are_counts(tmp_path):
