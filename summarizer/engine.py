@@ -389,8 +389,11 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
         if len(rows) < 2 or len(prefix) < PREFIX_MIN:  # one row alone: what later calls share is not known yet
             return None, 0
         cache = DynamicCache(config=lm.model.config)
-        with torch.inference_mode():  # only the cache is wanted: logits for one position, not vocab × prefix
-            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, logits_to_keep=1,
+        # Only the cache is wanted: logits for one position, not vocabulary × prefix (as generate asks, where the
+        # model's forward takes logits_to_keep: every causal LM of transformers 5 does).
+        keep = {"logits_to_keep": 1} if lm.model._supports_logits_to_keep() else {}
+        with torch.inference_mode():
+            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, **keep,
                      **{_cache_kwarg(): cache})
         _PREFIXES[lm.model] = (prefix, cache)
     batch = copy.deepcopy(cache)  # generate appends to it
