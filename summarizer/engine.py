@@ -300,7 +300,8 @@ def continuous_unsupported(lm: LoadedModel, config: GenerationConfig) -> list[st
     model's _get_logits_processor, as generate_batch calls it): one is honoured only when it declares
     supports_continuous_batching, or never reads the token ids (CONTINUOUS_SAFE_PROCESSORS). The others are dropped
     (repetition_penalty: declared unsupported) or fed the last token of each row instead of its history
-    (no_repeat_ngram_size: skips below 8 rows, an IndexError from 8 up)."""
+    (no_repeat_ngram_size reads the rows' last tokens as one sequence: nothing is banned while the rows number
+    fewer than its n-gram size less one, and from there it raises IndexError)."""
     if lm.kind != "causal":
         return ["a seq2seq model"]
     found = [f"num_beams {config.num_beams}"] if config.num_beams > 1 else []
