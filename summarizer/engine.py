@@ -300,7 +300,8 @@ def continuous_unsupported(lm: LoadedModel, config: GenerationConfig) -> list[st
     model's _get_logits_processor, as generate_batch calls it): one is honoured only when it declares
     supports_continuous_batching, or never reads the token ids (CONTINUOUS_SAFE_PROCESSORS). The others are dropped
     (repetition_penalty: declared unsupported) or fed the last token of each row instead of its history
-    (no_repeat_ngram_size: skips below 8 rows, an IndexError from 8 up)."""
+    (no_repeat_ngram_size reads the rows' last tokens as one sequence: nothing is banned while the rows number
+    fewer than its n-gram size less one, and from there it raises IndexError)."""
     if lm.kind != "causal":
         return ["a seq2seq model"]
     found = [f"num_beams {config.num_beams}"] if config.num_beams > 1 else []
@@ -389,8 +390,11 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
         if len(rows) < 2 or len(prefix) < PREFIX_MIN:  # one row alone: what later calls share is not known yet
             return None, 0
         cache = DynamicCache(config=lm.model.config)
-        with torch.inference_mode():  # only the cache is wanted: logits for one position, not vocab × prefix
-            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, logits_to_keep=1,
+        # Only the cache is wanted: logits for one position, not vocabulary × prefix (as generate asks, where the
+        # model's forward takes logits_to_keep: every causal LM of transformers 5 does).
+        keep = {"logits_to_keep": 1} if lm.model._supports_logits_to_keep() else {}
+        with torch.inference_mode():
+            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, **keep,
                      **{_cache_kwarg(): cache})
         _PREFIXES[lm.model] = (prefix, cache)
     batch = copy.deepcopy(cache)  # generate appends to it

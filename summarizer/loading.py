@@ -152,7 +152,7 @@ def resolve_dtype(name: str):
 # inf/NaN or garbage: trained in bf16 with large outlier activations. Loading one in fp16 warns; bf16 or fp32 is
 # the remedy (on a GPU without bf16: dtype float32).
 FP16_OVERFLOW = {
-    "qwen2": "Qwen2/Qwen2.5 (its model card asks for bf16; fp16 overflows in the MLP activations)",
+    "qwen2": "Qwen2/Qwen2.5 (trained in bf16: activations beyond fp16's range)",
     "qwen2_moe": "Qwen2-MoE (as Qwen2)",
     "t5": "T5 (its feed-forward activations exceed fp16's range)",
     "mt5": "mT5 (as T5)",
@@ -178,7 +178,7 @@ def _device_label() -> str:
 
 
 # Share of a GPU's free memory the weights may take when a model is placed whole on one GPU: the rest is left to the
-# KV cache and activations (the engine sizes its batches from what is left; see engine.gpu_generation).
+# KV cache and activations (the batches are sized from what is left: gpu_sizes).
 WEIGHTS_SHARE = 0.9
 
 
