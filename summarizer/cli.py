@@ -179,11 +179,22 @@ def generate(
 
 @app.command()
 def digest(
-    date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD.")],
+    date: Annotated[str | None, typer.Option(help="The Daily Papers day, YYYY-MM-DD (default: today, UTC).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Backfill: the first day of a range, YYYY-MM-DD; each "
+                                               "day is digested in turn with one model load, e.g. --from 2025-10-20 "
+                                               "--to 2025-10-26. Days already done are skipped.")] = None,
+    to: Annotated[str | None, typer.Option(help="Backfill: the last day of the range (default: today, UTC).")] = None,
     style: Annotated[str, typer.Option(help=f"Digest style: {', '.join(STYLES)}.")] = "en-bullets",
     model: Annotated[str | None, typer.Option(help="Preset name, .gguf path, local dir or HF id (default: embedded SmolLM2).")] = None,
-    source: Annotated[str, typer.Option(help="'hf' (the HF daily papers API), or an RSS/Atom feed URL or file.")] = "hf",
-    limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers.")] = None,
+    source: Annotated[str, typer.Option(help="'hf' (the HF daily papers API), or an RSS/Atom feed URL or file; in a "
+                                             "range, {date} in it becomes each day, e.g. 'feeds/{date}.xml'.")] = "hf",
+    top: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (after the filters below).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (the same as --top).")] = None,
+    min_upvotes: Annotated[int, typer.Option(help="Only papers with at least K upvotes (default 0).")] = 0,
+    include: Annotated[str | None, typer.Option(help="Only papers whose title or abstract holds one of these "
+                                                     "comma-separated words (case-blind), e.g. 'diffusion,agent'.")] = None,
+    exclude: Annotated[str | None, typer.Option(help="Leave out papers whose title or abstract holds one of these "
+                                                     "comma-separated words (case-blind), e.g. 'survey'.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Summarize every paper again (ignore earlier results).")] = False,
     no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't complete missing abstracts from arXiv.")] = False,
     retries: Annotated[int, typer.Option(help="Retries (sampled, then with a repair prompt) for a summary that fails validation.")] = 2,
@@ -198,27 +209,52 @@ def digest(
 ) -> None:
     """Fetch a day, summarize every paper in one batched run, validate, and write the Markdown digest.
 
-    The last line printed is the digest's path. Rerunning reuses every validated summary unless --force.
+    The last line printed is the digest's path. Rerunning reuses every validated summary unless --force. With
+    --from/--to, every day of the range in turn, then a table of the days: digested, done, empty or failed (the
+    exit status is 1 when a day failed; the other days are still digested).
     """
-    from summarizer import archive
+    import datetime as dt
+
+    from summarizer import archive, backfill
     from summarizer.config import GenerationConfig
     from summarizer.digest import digest as run_digest
     from summarizer.digest import get_style
+    from summarizer.selection import Selection, describe, keywords
 
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    options = {"arxiv": not no_arxiv, "retries": retries,
+               "load": {"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
+               "overrides": {"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
+                             "batching": batching}}
     try:
-        archive.validate_day(date)
+        if date and from_:
+            raise SummarizerError("Pass either --date or --from/--to, not both.")
+        if to and not from_:
+            raise SummarizerError("--to needs --from (the first day of the range).")
+        if top is not None and limit is not None and top != limit:
+            raise SummarizerError("--top and --limit are the same option; pass one of them.")
         get_style(style)
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before any I/O
-        result = run_digest(
-            date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
-            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle},
-            overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
-                       "batching": batching},
-        )
+        selection = Selection(top=top if top is not None else limit, min_upvotes=min_upvotes, include=keywords(include),
+                              exclude=keywords(exclude))
+        if from_:
+            outcomes = backfill.backfill(
+                from_, to or today, style, model, source=source, force=force, selection=selection,
+                on_day=lambda o: typer.echo(f"{o.date}: {o.status} ({o.detail})", err=True), **options)
+        else:
+            archive.validate_day(date or today)
+            result = run_digest(date or today, style, model, source=source, force=force, selection=selection,
+                                **options)
     except SummarizerError as exc:
         fail(exc)
+    if from_:
+        typer.echo(backfill.table(outcomes))
+        if any(o.status == "failed" for o in outcomes):
+            raise typer.Exit(1)
+        return
     failed = ", ".join(f"{rule} {n}" for rule, n in sorted(result.failures.items())) or "none"
+    chosen = f"; {describe(result.left_out)}" if result.left_out else ""
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
                f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
-               f"failing rules: {failed}.")
+               f"failing rules: {failed}{chosen}.")
     typer.echo(str(result.path))
