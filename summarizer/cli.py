@@ -184,10 +184,15 @@ def digest(
                                                "day is digested in turn with one model load, e.g. --from 2025-10-20 "
                                                "--to 2025-10-26. Days already done are skipped.")] = None,
     to: Annotated[str | None, typer.Option(help="Backfill: the last day of the range (default: today, UTC).")] = None,
+    week: Annotated[str | None, typer.Option(help="A weekly digest of an ISO week's most upvoted papers (--top, "
+                                             "default 10), e.g. 2025-W43; day digests' summaries are reused.")] = None,
+    month: Annotated[str | None, typer.Option(help="A monthly digest of a month's most upvoted papers (--top, "
+                                              "default 10), e.g. 2025-10.")] = None,
     style: Annotated[str, typer.Option(help=f"Digest style: {', '.join(STYLES)}.")] = "en-bullets",
     model: Annotated[str | None, typer.Option(help="Preset name, .gguf path, local dir or HF id (default: embedded SmolLM2).")] = None,
     source: Annotated[str, typer.Option(help="'hf' (the HF daily papers API), or an RSS/Atom feed URL or file; in a "
-                                             "range, {date} in it becomes each day, e.g. 'feeds/{date}.xml'.")] = "hf",
+                                             "range, {date} in it becomes each day, e.g. 'feeds/{date}.xml'; with "
+                                             "--week/--month, 'hf' or 'archive' (built from the archived days).")] = "hf",
     top: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (after the filters below).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (the same as --top).")] = None,
     min_upvotes: Annotated[int, typer.Option(help="Only papers with at least K upvotes (default 0).")] = 0,
@@ -215,7 +220,7 @@ def digest(
     """
     import datetime as dt
 
-    from summarizer import archive, backfill
+    from summarizer import archive, backfill, period
     from summarizer.config import GenerationConfig
     from summarizer.digest import digest as run_digest
     from summarizer.digest import get_style
@@ -227,20 +232,29 @@ def digest(
                "overrides": {"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
                              "batching": batching}}
     try:
-        if date and from_:
-            raise SummarizerError("Pass either --date or --from/--to, not both.")
+        given = [name for name, value in (("--date", date), ("--from", from_), ("--week", week), ("--month", month))
+                 if value]
+        if len(given) > 1:
+            raise SummarizerError(f"Pass one of --date, --from/--to, --week and --month, not {' and '.join(given)}.")
         if to and not from_:
             raise SummarizerError("--to needs --from (the first day of the range).")
         if top is not None and limit is not None and top != limit:
             raise SummarizerError("--top and --limit are the same option; pass one of them.")
         get_style(style)
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before any I/O
-        selection = Selection(top=top if top is not None else limit, min_upvotes=min_upvotes, include=keywords(include),
+        top = top if top is not None else limit
+        if top is None and (week or month):
+            top = period.DEFAULT_TOP
+        selection = Selection(top=top, min_upvotes=min_upvotes, include=keywords(include),
                               exclude=keywords(exclude))
         if from_:
             outcomes = backfill.backfill(
                 from_, to or today, style, model, source=source, force=force, selection=selection,
                 on_day=lambda o: typer.echo(f"{o.date}: {o.status} ({o.detail})", err=True), **options)
+        elif week or month:
+            period.parse(week or month, expect="week" if week else "month")  # before any I/O
+            result = period.digest_period(week or month, style, model, source=source, selection=selection,
+                                          **{k: v for k, v in options.items() if k != "arxiv"})
         else:
             archive.validate_day(date or today)
             result = run_digest(date or today, style, model, source=source, force=force, selection=selection,
