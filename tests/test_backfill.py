@@ -141,7 +141,7 @@ def test_cli_range_prints_the_table_and_exits_1_when_a_day_failed(api, home, mon
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--date", "2025-10-20", "--from", "2025-10-20"], "not both"), (["--to", "2025-10-20"], "--to needs --from"),
+    (["--date", "2025-10-20", "--from", "2025-10-20"], "not --date and --from"), (["--to", "2025-10-20"], "--to needs --from"),
     (["--top", "0"], "--top must be 1 or more"), (["--top", "2", "--limit", "3"], "same option")])
 def test_cli_rejects_conflicting_options_before_any_io(home, args, message):
     res = CliRunner().invoke(app, ["digest", *args])
