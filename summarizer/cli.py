@@ -178,6 +178,34 @@ def generate(
 
 
 @app.command()
+def site(
+    out: Annotated[str, typer.Option(help="Folder the site is written into (default: site).")] = "site",
+    base_url: Annotated[str, typer.Option(help="The site's public address, for absolute links in the Atom feeds, "
+                                               "e.g. https://example.org/papers/ (default: links relative to the "
+                                               "site).")] = "",
+) -> None:
+    """Write a static HTML site (an index, a page per digest with search and filters) and an Atom feed per style
+    from the digests under $SUMMARIZER_HOME/digests. The pages work from file:// too."""
+    from pathlib import Path
+
+    from summarizer import site as pages
+    from summarizer.papers import web_url
+
+    try:
+        if base_url and not web_url(base_url):
+            raise SummarizerError(f"The base URL {base_url!r} is not a plain http(s) URL.")
+        files, skipped = pages.build(pages.load(), base_url)
+        pages.write(files, Path(out))
+    except SummarizerError as exc:
+        fail(exc)
+    for line in skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    feeds = sum(1 for f in files if f.endswith("feed.xml"))
+    typer.echo(f"{len(files) - feeds - 1} digest pages and {feeds} feeds written.")
+    typer.echo(str(Path(out) / "index.html"))
+
+
+@app.command()
 def digest(
     date: Annotated[str | None, typer.Option(help="The Daily Papers day, YYYY-MM-DD (default: today, UTC).")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Backfill: the first day of a range, YYYY-MM-DD; each "
