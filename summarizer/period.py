@@ -1,8 +1,8 @@
 """Weekly and monthly digests: the most upvoted papers of an ISO week (2025-W43) or a month (2025-10).
 
 The list comes from the HF API's week or month list, or, when that cannot be reached (or with source "archive"),
-from the archived days of the period. Summaries are reused from the day digests of the period (same model and
-prompt version) and from an earlier run of the period; only the papers none of them holds are generated. The page
+from the archived days of the period. Summaries are reused from the digests of the period's days, of the weeks and
+months that overlap it (same model and prompt version), and from an earlier run of the period; only the papers none of them holds are generated. The page
 is digests/<style>/<period>.md with its sidecar, like a day's.
 """
 
@@ -95,7 +95,7 @@ def digest_period(period: str, style: str = "en-bullets", model: str | None = No
     lm = lm or engine.load_model(model, **(load or {}))
     cfg = digest.generation_config(lm, st, overrides or {})
     md_path, json_path = digest.digest_paths(period, style, home)
-    records = reused_records([digest.digest_paths(day, style, home)[1] for day in days] + [json_path], lm, st)
+    records = reused_records([digest.digest_paths(name, style, home)[1] for name in overlapping(days)], lm, st)
     records = {p.id: records[p.id] for p in papers if p.id in records}
     reused = len(records)
     bare = [p for p in papers if not p.abstract and p.id not in records]
@@ -117,6 +117,12 @@ def digest_period(period: str, style: str = "en-bullets", model: str | None = No
         path=md_path, sidecar=json_path, papers=len(papers), repeats=0, reused=reused,
         generated=len(papers) - reused - len(bare), valid=sum(records[p.id].valid for p in papers),
         no_abstract=len(bare), failures=failures, left_out=left_out, warnings=tuple(digest.style_warnings(st, lm)))
+
+
+def overlapping(days: list[str]) -> list[str]:
+    """The digests that may hold papers of these days: the days, their ISO weeks and their months."""
+    weeks = {"{}-W{:02d}".format(*dt.date.fromisoformat(d).isocalendar()[:2]) for d in days}
+    return days + sorted(weeks) + sorted({d[:7] for d in days})
 
 
 def reused_records(paths: list[Path], lm: engine.LoadedModel, st) -> dict:

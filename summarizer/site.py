@@ -206,12 +206,12 @@ a{color:var(--accent)}h1{font-size:1.6rem;line-height:1.3}nav{font-size:.95rem;c
 .tools{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;position:sticky;top:0;padding:.6rem 0;
 background:var(--bg);border-bottom:1px solid var(--line);z-index:1}
 .tools input{font:inherit;padding:.35rem .5rem;border:1px solid var(--line);border-radius:.4rem;background:var(--card);
-color:var(--fg)}.tools input[type=search]{flex:1 1 16rem}.tools input[type=number]{width:6.5rem}
+color:var(--fg)}.tools input[type=search]{flex:1 1 16rem}.tools input[type=number]{width:8rem}
 #count{color:var(--muted);font-size:.9rem}
 .paper{display:grid;grid-template-columns:minmax(0,14rem) minmax(0,1fr);gap:1rem;padding:1rem 0;
 border-bottom:1px solid var(--line)}.paper[hidden]{display:none}
 .paper h3{margin:0 0 .25rem;font-size:1.12rem;line-height:1.4;overflow-wrap:anywhere}
-.thumb{width:100%;border-radius:.4rem;background:var(--card)}
+.thumb{width:100%;aspect-ratio:40/21;object-fit:cover;border-radius:.4rem;background:var(--card)}
 .facts,.links{margin:.15rem 0;color:var(--muted);font-size:.9rem}.summary h4{margin:.7rem 0 .2rem;font-size:.95rem}
 .summary p,.summary ul{margin:.2rem 0}.unavailable,.repeat{color:var(--muted);font-style:italic}
 code{background:var(--card);padding:0 .25rem;border-radius:.25rem}

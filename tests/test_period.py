@@ -131,3 +131,15 @@ def test_an_unreachable_api_builds_the_month_from_the_archived_days(api, home, m
 def test_cli_rejects_bad_periods_before_any_io(home, args, message):
     res = CliRunner().invoke(app, ["digest", *args])
     assert res.exit_code == 2 and message in res.output and not home.exists()
+
+
+def test_a_month_reuses_the_week_digests_too(api, home, monkeypatch):
+    engine_for("en-bullets", monkeypatch)
+    period.digest_period("2025-W43", "en-bullets", lm=fake_lm(), home=home, config=FAST)
+    archive.save_day("2025-10-22", "hf", period.collect("2025-W43", config=FAST)[0], {})
+    api.state["status"] = 500  # the month is built from the archived day, which lists the week's papers
+    again = engine_for("en-bullets", monkeypatch)
+    result = period.digest_period("2025-10", "en-bullets", lm=fake_lm(), home=home, config=FAST)
+    assert (result.papers, result.reused, again.calls) == (10, 10, [])
+    assert period.overlapping(["2025-10-31", "2025-11-01"]) == [
+        "2025-10-31", "2025-11-01", "2025-W44", "2025-10", "2025-11"]
