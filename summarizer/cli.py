@@ -223,7 +223,7 @@ def digest(
                                              "--week/--month, 'hf' or 'archive' (built from the archived days).")] = "hf",
     top: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (after the filters below).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (the same as --top).")] = None,
-    min_upvotes: Annotated[int, typer.Option(help="Only papers with at least K upvotes (default 0).")] = 0,
+    min_upvotes: Annotated[int, typer.Option(help="Only papers with at least K upvotes.")] = 0,
     include: Annotated[str | None, typer.Option(help="Only papers whose title or abstract holds one of these "
                                                      "comma-separated words (case-blind), e.g. 'diffusion,agent'.")] = None,
     exclude: Annotated[str | None, typer.Option(help="Leave out papers whose title or abstract holds one of these "

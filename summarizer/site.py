@@ -326,7 +326,8 @@ ATOM = "http://www.w3.org/2005/Atom"
 
 def feed(name: str, digests: list[Digest], base_url: str = "") -> str:
     """The style's Atom feed: one entry per digest (newest first), its papers and summaries as HTML content.
-    ElementTree escapes every text and attribute; links are absolute under `base_url` when given."""
+    ElementTree escapes every text and attribute. Links are absolute under `base_url` when given, else relative
+    to the feed itself (which lies beside the style's pages)."""
     ET.register_namespace("", ATOM)
     root = ET.Element(f"{{{ATOM}}}feed")
     base = base_url.rstrip("/") + "/" if base_url else ""
@@ -341,7 +342,7 @@ def feed(name: str, digests: list[Digest], base_url: str = "") -> str:
     sub(root, "id", f"{ident}{name}/feed.xml")
     sub(root, "title", f"Daily Papers digests · {name}")
     sub(root, "updated", max((d.written_at for d in digests), default="1970-01-01T00:00:00Z") or "1970-01-01T00:00:00Z")
-    sub(root, "link", rel="self", href=f"{base}{name}/feed.xml")
+    sub(root, "link", rel="self", href=f"{base}{name}/feed.xml" if base else "feed.xml")
     sub(sub(root, "author"), "name", "summarizer")
     sub(root, "generator", "summarizer")
     for d in digests:
@@ -350,7 +351,7 @@ def feed(name: str, digests: list[Digest], base_url: str = "") -> str:
         sub(el, "id", f"{ident}{d.path}")
         sub(el, "title", f"{title_of(d)} ({len(d.entries)} {ui['papers']})")
         sub(el, "updated", d.written_at or "1970-01-01T00:00:00Z")
-        sub(el, "link", rel="alternate", type="text/html", href=f"{base}{d.path}")
+        sub(el, "link", rel="alternate", type="text/html", href=f"{base}{d.path}" if base else f"{d.name}.html")
         content = "".join(_feed_paper(d, e) for e in d.entries) or f"<p>{ui['empty']}</p>"
         sub(el, "content", content, type="html")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

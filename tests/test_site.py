@@ -119,7 +119,7 @@ def test_the_atom_feed_parses_cleanly_and_keeps_hostile_text_as_text(style, buil
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.version == "atom10" and len(parsed.entries) == 4
     # newest first by the last day each covers: the month (to 10-31), the week (to 10-26), then the days
-    assert [e.link.rpartition("/")[2] for e in parsed.entries] == [
+    assert [e.link for e in parsed.entries] == [  # relative to the feed, which lies beside the pages
         "2025-10.html", "2025-W43.html", "2025-10-21.html", "2025-10-20.html"]
     content = next(e for e in parsed.entries if e.link.endswith("2025-10-20.html")).content[0]
     assert content.type == "text/html" and "&lt;script&gt;alert(1)&lt;/script&gt;" in content.value
@@ -157,6 +157,10 @@ def broken_links(out: Path) -> list[str]:
             target = (page.parent / url.split("#")[0]).resolve()
             if ":" in url.split("/")[0] or not target.is_file() or out.resolve() not in target.parents:
                 bad.append(f"{page.relative_to(out)}: {url}")
+    for feed in out.rglob("feed.xml"):  # a feed's relative links resolve against the feed's own address
+        for link in ET.parse(feed).getroot().iter(f"{{{site.ATOM}}}link"):
+            if not (feed.parent / link.get("href")).is_file():
+                bad.append(f"{feed.relative_to(out)}: {link.get('href')}")
     return bad
 
 
