@@ -181,7 +181,8 @@ def paper_html(d: Digest, e: Entry, pages: set[str]) -> str:
     if p.repeat_of:
         earlier = f"{st.name}/{p.repeat_of}.html"
         where = f'<a href="{esc(p.repeat_of)}.html">{esc(p.repeat_of)}</a>' if earlier in pages else esc(p.repeat_of)
-        return f'{head}<h3><a href="{esc(p.abs_url)}">{title}</a></h3><p class=repeat>{ui["repeat"]} {where}</p></article>'
+        return (f'{head}<div class=media></div><div class=body><h3><a href="{esc(p.abs_url)}" rel="noopener noreferrer">'
+                f'{title}</a></h3><p class=repeat>{ui["repeat"]} {where}</p></div></article>')
     facts = (f'<p class=facts><span>{ui["authors"]}: {esc(authors) or "—"}</span> · '
              f'<span class=upvotes>▲ {int(p.upvotes or 0)} {ui["upvotes"]}</span></p>')
     return (f'{head}<div class=media>{_media(p)}</div><div class=body><h3><a href="{esc(p.abs_url)}" '
