@@ -63,18 +63,20 @@ def collect(period: str, source: str = "hf", home: Path | None = None,
     if source not in ("hf", "archive"):
         raise SummarizerError(f"A {kind}'s digest reads source 'hf' (the API's {kind} list) or 'archive' (the "
                               f"archived days), not {source!r}.")
-    if source == "hf":
-        try:
-            papers, _ = fetch.fetch_hf(period, config or fetch.FetchConfig(), period=kind)
-            return _ranked(papers), "hf"
-        except fetch.Unavailable as exc:
-            reason = exc
     archived = [p for day in days for p in archive.load_papers(day, home) or []]
-    if source == "hf":
+    if source == "archive":
+        return _ranked(archived), "archive"
+    try:
+        papers, _ = fetch.fetch_hf(period, config or fetch.FetchConfig(), period=kind)
+    except fetch.Unavailable as exc:
         if not archived:
-            raise SummarizerError(f"Could not fetch the list of {period}: {reason}; and no day of it is archived.")
-        log.warning("warning: %s; the %s is built from its archived days.", reason, kind)
-    return _ranked(archived), "archive"
+            raise SummarizerError(f"Could not fetch the list of {period}: {exc}; and no day of it is archived.") from None
+        log.warning("warning: %s; the %s is built from its archived days.", exc, kind)
+        return _ranked(archived), "archive"
+    if not papers and archived:  # a list the API does not serve (yet): the days we have say more than nothing
+        log.warning("warning: the API listed no papers for %s; the %s is built from its archived days.", period, kind)
+        return _ranked(archived), "archive"
+    return _ranked(papers), "hf"
 
 
 def _ranked(papers: list[Paper]) -> list[Paper]:

@@ -121,6 +121,9 @@ def test_an_unreachable_api_builds_the_month_from_the_archived_days(api, home, m
     assert "built from its archived days" in caplog.text
     with pytest.raises(SummarizerError, match="no day of it is archived"):
         period.collect("2025-09", config=FAST)
+    api.state["status"] = 200  # the API answers, but lists nothing for the month: the archived days again
+    assert period.collect("2025-10", config=FAST)[1] == "archive" and "listed no papers" in caplog.text
+    assert period.collect("2025-09", config=FAST) == ([], "hf")
     with pytest.raises(SummarizerError, match="'hf' .* or 'archive'"):
         period.collect("2025-10", source="feeds/x.xml")
 
