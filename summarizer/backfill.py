@@ -95,8 +95,9 @@ def _one_day(date, style, lm, source, force, home, selecting, options) -> DayOut
         return DayOutcome(date, "failed", one_line(str(exc), 300))
     if result.papers == 0:
         return DayOutcome(date, "empty", "the source listed no papers", result)
-    return DayOutcome(date, "digested", f"{result.papers} papers: {result.generated} generated, {result.reused} "
-                                        f"reused, {result.valid} valid", result)
+    repeats = f" ({result.repeats} already digested earlier)" if result.repeats else ""
+    return DayOutcome(date, "digested", f"{result.papers} papers{repeats}: {result.generated} generated, "
+                                        f"{result.reused} reused, {result.valid} valid", result)
 
 
 def table(outcomes: list[DayOutcome]) -> str:

@@ -217,7 +217,7 @@ border-bottom:1px solid var(--line)}.paper[hidden]{display:none}
 .summary p,.summary ul{margin:.2rem 0}.unavailable,.repeat{color:var(--muted);font-style:italic}
 code{background:var(--card);padding:0 .25rem;border-radius:.25rem}
 .index td,.index th{padding:.2rem .8rem .2rem 0;text-align:left;vertical-align:top}
-.index ul{margin:0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.15rem .8rem}
+.index ul{margin:0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:.15rem .8rem}.index li{white-space:nowrap}
 @media (max-width:40rem){.paper{grid-template-columns:1fr}}
 """
 
