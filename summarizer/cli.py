@@ -214,16 +214,66 @@ MODEL_HELP = ("The model: a preset of models/ (e.g. qwen2.5-7b-instruct, qwen2.5
 
 
 @app.command(rich_help_panel=DIGESTS)
+def site(
+    out: Annotated[str, typer.Option(help="Folder the site is written into (default: site).")] = "site",
+    base_url: Annotated[str, typer.Option(help="The site's public address, for absolute links in the Atom feeds, "
+                                               "e.g. https://example.org/papers/ (default: links relative to the "
+                                               "site).")] = "",
+) -> None:
+    """Write a static HTML site of every digest, with search and filters, and an Atom feed per style.
+
+    Reads the sidecars under $SUMMARIZER_HOME/digests; the pages work from file:// too.
+
+    Example: summarizer site --out site/
+    """
+    from pathlib import Path
+
+    from summarizer import site as pages
+    from summarizer.papers import web_url
+
+    try:
+        if base_url and not web_url(base_url):
+            raise SummarizerError(f"The base URL {base_url!r} is not a plain http(s) URL.")
+        files, skipped = pages.build(pages.load(), base_url)
+        pages.write(files, Path(out))
+    except SummarizerError as exc:
+        fail(exc)
+    for line in skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    feeds = sum(1 for f in files if f.endswith("feed.xml"))
+    typer.echo(f"{len(files) - feeds - 1} digest pages and {feeds} feeds written.")
+    typer.echo(str(Path(out) / "index.html"))
+
+
+@app.command(rich_help_panel=DIGESTS)
 def digest(
-    date: Annotated[str, typer.Option(help="The Daily Papers day, YYYY-MM-DD (e.g. 2025-10-26).")],
+    date: Annotated[str | None, typer.Option(help="The Daily Papers day, YYYY-MM-DD, e.g. 2025-10-26 (default: "
+                                                  "today, UTC).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Backfill: the first day of a range, YYYY-MM-DD; each "
+                                               "day is digested in turn with one model load, e.g. --from 2025-10-20 "
+                                               "--to 2025-10-26. Days already done are skipped.")] = None,
+    to: Annotated[str | None, typer.Option(help="Backfill: the last day of the range (default: today, UTC).")] = None,
+    week: Annotated[str | None, typer.Option(help="A weekly digest of an ISO week's most upvoted papers (--top, "
+                                             "default 10), e.g. 2025-W43; day digests' summaries are reused.")] = None,
+    month: Annotated[str | None, typer.Option(help="A monthly digest of a month's most upvoted papers (--top, "
+                                              "default 10), e.g. 2025-10.")] = None,
     style: Annotated[str, typer.Option(help=f"The digest's format and language, one of: {', '.join(STYLES)}. "
                                             "The styles table in the README shows each.")] = "en-bullets",
     model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
     source: Annotated[str, typer.Option(help="Where the papers come from: 'hf' (the Hugging Face daily papers API), "
-                                             "or an RSS/Atom feed URL or file. A day already fetched is read from the "
-                                             "archive.")] = "hf",
-    limit: Annotated[int | None, typer.Option(help="Summarize only the N most upvoted papers (e.g. 5 for a quick "
-                                                   "look). Default: every paper.")] = None,
+                                             "or an RSS/Atom feed URL or file; in a range, {date} in it becomes each "
+                                             "day, e.g. 'feeds/{date}.xml'; with --week/--month, 'hf' or 'archive' "
+                                             "(built from the archived days). A day already fetched is read from "
+                                             "the archive.")] = "hf",
+    top: Annotated[int | None, typer.Option(help="Only the N most upvoted papers (after the filters below), e.g. 5 "
+                                                 "for a quick look. Default: every paper of a day, 10 of a week or "
+                                                 "month.")] = None,
+    limit: Annotated[int | None, typer.Option(help="The same as --top.")] = None,
+    min_upvotes: Annotated[int, typer.Option(help="Only papers with at least K upvotes.")] = 0,
+    include: Annotated[str | None, typer.Option(help="Only papers whose title or abstract holds one of these "
+                                                     "comma-separated words (case-blind), e.g. 'diffusion,agent'.")] = None,
+    exclude: Annotated[str | None, typer.Option(help="Leave out papers whose title or abstract holds one of these "
+                                                     "comma-separated words (case-blind), e.g. 'survey'.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Summarize every paper again, even those an earlier run of "
                                                         "this day, style and model already wrote.")] = False,
     no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't ask arXiv for abstracts the source lacks; such "
@@ -233,7 +283,7 @@ def digest(
     dtype: Annotated[str, typer.Option(help="Weights' precision: auto (bf16 where the GPU or CPU does it natively, "
                                             "else fp16 on GPUs and fp32 on CPUs), float32, bfloat16 or float16.")] = "auto",
     batch_size: Annotated[int | None, typer.Option(help="At most this many papers per batch. Default: the model "
-                                                        "preset's.")] = None,
+                                                        "preset's (on a GPU, sized from its free memory).")] = None,
     token_budget: Annotated[int | None, typer.Option(help="At most this many padded tokens per batch (rows × "
                                                           "(prompt + reply)). Default: the model preset's.")] = None,
     batching: Annotated[str | None, typer.Option(help="auto, static (length-sorted padded batches) or continuous "
@@ -254,30 +304,64 @@ def digest(
 
     The page goes to $SUMMARIZER_HOME/digests/STYLE/DATE.md (default ./data), with a .json sidecar holding every
     field, the model's raw reply and its provenance; the last line printed is its path. Rerunning the same day,
-    style and model reuses every summary that passed its checks (--force writes them again).
+    style and model reuses every summary that passed its checks (--force writes them again). With --from/--to,
+    every day of the range in turn, then a table of the days: digested, done, empty or failed (the exit status is
+    1 when a day failed; the other days are still digested).
 
     Example: summarizer digest --date 2025-10-26 --style zh-digest --model qwen2.5-7b-instruct
     """
-    from summarizer import archive
+    import datetime as dt
+
+    from summarizer import archive, backfill, period
     from summarizer.config import GenerationConfig
     from summarizer.digest import digest as run_digest
     from summarizer.digest import get_style
+    from summarizer.selection import Selection, describe, keywords
 
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    options = {"arxiv": not no_arxiv, "retries": retries,
+               "load": {"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle,
+                        "allow_offload": allow_offload},
+               "overrides": {"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
+                             "batching": batching}}
     try:
-        archive.validate_day(date)
+        given = [name for name, value in (("--date", date), ("--from", from_), ("--week", week), ("--month", month))
+                 if value]
+        if len(given) > 1:
+            raise SummarizerError(f"Pass one of --date, --from/--to, --week and --month, not {' and '.join(given)}.")
+        if to and not from_:
+            raise SummarizerError("--to needs --from (the first day of the range).")
+        if top is not None and limit is not None and top != limit:
+            raise SummarizerError("--top and --limit are the same option; pass one of them.")
         get_style(style)
         GenerationConfig(batching=batching or "auto")  # a bad value is an error before any I/O
-        result = run_digest(
-            date, style, model, source=source, limit=limit, force=force, arxiv=not no_arxiv, retries=retries,
-            load={"dtype": dtype, "trust_remote_code": trust_remote_code, "allow_pickle": allow_pickle,
-                  "allow_offload": allow_offload},
-            overrides={"batch_size": batch_size, "token_budget": token_budget, "max_new_tokens": max_new_tokens,
-                       "batching": batching},
-        )
+        top = top if top is not None else limit
+        if top is None and (week or month):
+            top = period.DEFAULT_TOP
+        selection = Selection(top=top, min_upvotes=min_upvotes, include=keywords(include),
+                              exclude=keywords(exclude))
+        if from_:
+            outcomes = backfill.backfill(
+                from_, to or today, style, model, source=source, force=force, selection=selection,
+                on_day=lambda o: typer.echo(f"{o.date}: {o.status} ({o.detail})", err=True), **options)
+        elif week or month:
+            period.parse(week or month, expect="week" if week else "month")  # before any I/O
+            result = period.digest_period(week or month, style, model, source=source, selection=selection,
+                                          **{k: v for k, v in options.items() if k != "arxiv"})
+        else:
+            archive.validate_day(date or today)
+            result = run_digest(date or today, style, model, source=source, force=force, selection=selection,
+                                **options)
     except SummarizerError as exc:
         fail(exc)
+    if from_:
+        typer.echo(backfill.table(outcomes))
+        if any(o.status == "failed" for o in outcomes):
+            raise typer.Exit(1)
+        return
     failed = ", ".join(f"{rule} {n}" for rule, n in sorted(result.failures.items())) or "none"
+    chosen = f"; {describe(result.left_out)}" if result.left_out else ""
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
                f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
-               f"failing rules: {failed}.")
+               f"failing rules: {failed}{chosen}.")
     typer.echo(str(result.path))

@@ -23,6 +23,7 @@ from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
 from summarizer.prompt import build_prompt, repair_prompt
 from summarizer.render import Entry, render_digest, render_index
+from summarizer.selection import Selection, select
 from summarizer.sidecar import Record
 from summarizer.styles import STYLES, Style
 from summarizer.validate import check_reply, duplicates, prose
@@ -42,6 +43,7 @@ class DigestResult:
     valid: int  # papers whose summary passed validation (reused ones included)
     no_abstract: int  # papers with no abstract: never sent to the model, listed with their facts (not failures)
     failures: dict[str, int]  # rule -> papers still failing it after retries
+    left_out: dict[str, int]  # selection rule -> papers of the day it left out (see selection.select)
     warnings: tuple[str, ...]  # said up front, e.g. a style the model does not write well
 
 
@@ -70,6 +72,7 @@ def digest(
     load: dict | None = None,
     home: Path | None = None,
     lm: engine.LoadedModel | None = None,
+    selection: Selection | None = None,
 ) -> DigestResult:
     """Write `$SUMMARIZER_HOME/digests/<style>/<date>.md` (+ `.json`) for the day's papers, and refresh the index."""
     st = get_style(style)
@@ -80,7 +83,7 @@ def digest(
     # launch` the others wait for it in collective calls.
     with archive.day_lock(date, home) if main else contextlib.nullcontext():
         with state.main_process_first():  # under `accelerate launch` the others then read the day from the archive
-            papers = fetch.collect(date, source, arxiv=arxiv, home=home)[: limit or None]
+            papers, left_out = select(fetch.collect(date, source, arxiv=arxiv, home=home), selection, limit)
         md_path, json_path = digest_paths(date, style, home)
         lm = lm or engine.load_model(model, **(load or {}))  # after the fetch: a bad day fails before a slow load
         config = generation_config(lm, st, overrides or {})
@@ -99,7 +102,7 @@ def digest(
         records.update({p.id: sidecar.no_abstract() for p in bare})
 
         def save_progress() -> None:
-            write_sidecar(json_path, date, st, lm, config, papers, records)
+            write_sidecar(json_path, date, st, lm, config, papers, records, chosen(selection, limit, left_out))
 
         summarize(lm, st, config, [p for p in fresh if p.id not in records], records, retries,
                   save_progress if main else None)
@@ -113,7 +116,7 @@ def digest(
     return DigestResult(
         path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
         generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if p.id in records and records[p.id].valid),
-        no_abstract=len(bare), failures=dict(failures), warnings=tuple(warnings),
+        no_abstract=len(bare), failures=dict(failures), left_out=left_out, warnings=tuple(warnings),
     )
 
 
@@ -241,10 +244,16 @@ def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict
         return {}
 
 
-def write_sidecar(path: Path, date: str, st: Style, lm, config, papers: list[Paper], records: dict[str, Record]) -> None:
+def chosen(selection: Selection | None, limit: int | None, left_out: dict[str, int]) -> dict:
+    """The sidecar's record of the selection: its rules, the --limit, and how many papers each rule left out."""
+    return {**(selection or Selection()).to_dict(), "limit": limit, "left_out": left_out}
+
+
+def write_sidecar(path: Path, date: str, st: Style, lm, config, papers: list[Paper], records: dict[str, Record],
+                  selection: dict | None = None) -> None:
     archive.write_atomic(path, sidecar.document(
         date, st.name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), provenance(st, lm, config),
-        [p.to_dict() for p in papers], records))
+        [p.to_dict() for p in papers], records, selection))
 
 
 def write_index(home: Path | None = None) -> Path:

@@ -5,6 +5,7 @@ All HTTP goes through huggingface_hub's session and http_backoff (HF_ENDPOINT, H
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -90,15 +91,19 @@ def _get(url: str, cfg: FetchConfig, *, params: dict | None = None, headers: dic
         raise Unavailable(f"{url} could not be reached ({reason})") from None
 
 
-def fetch_hf(date: str, cfg: FetchConfig) -> tuple[list[Paper], dict[str, bytes]]:
-    """All pages of {HF_ENDPOINT}/api/daily_papers for `date` → (Papers in API order, raw pages by file name)."""
+def fetch_hf(date: str, cfg: FetchConfig, period: str = "date") -> tuple[list[Paper], dict[str, bytes]]:
+    """All pages of {HF_ENDPOINT}/api/daily_papers for `date` → (Papers in API order, raw pages by file name).
+
+    period: the query's key, "date" (a day), "week" (`date` is YYYY-Www) or "month" (YYYY-MM): the API lists the
+    papers of that week or month then. A week's or month's paper is dated by the day the API lists it on
+    (the item's publishedAt) when that is a day of the period; else by `date` itself."""
     url = f"{constants.ENDPOINT}/api/daily_papers"
     headers = build_hf_headers(library_name="summarizer", library_version=__version__)
     papers: list[Paper] = []
     raw: dict[str, bytes] = {}
     seen: set[str] = set()
     for page in range(cfg.max_pages):
-        response = _get(url, cfg, params={"date": date, "limit": cfg.page_size, "p": page}, headers=headers)
+        response = _get(url, cfg, params={period: date, "limit": cfg.page_size, "p": page}, headers=headers)
         raw[f"hf-p{page}.json"] = response.content
         try:
             items = json.loads(response.content)
@@ -109,13 +114,33 @@ def fetch_hf(date: str, cfg: FetchConfig) -> tuple[list[Paper], dict[str, bytes]
             raise SummarizerError(
                 f"{url} returned {what} instead of the daily papers JSON for {date}; is HF_ENDPOINT a Hub mirror?"
             ) from None
-        batch = papers_from_hf(items, date)
+        batch = papers_from_hf(items, date) if period == "date" else _dated(items, date)
         new = any(p.id not in seen for p in batch)
         seen.update(p.id for p in batch)
         papers.extend(batch)
         if len(items) < cfg.page_size or not new:  # a short page is the last; a repeated page means `p` is ignored
             break
     return unique(papers), raw  # an id listed twice (on one page or two) is one paper
+
+
+def _dated(items, period: str) -> list[Paper]:
+    """A week's or month's page → Papers, each dated by its item's publishedAt day when that lies in `period`."""
+    if not isinstance(items, list):
+        return papers_from_hf(items, period)  # the clear error for an answer that is no list
+    out = []
+    for item in items:
+        day = str(item.get("publishedAt") or "")[:10] if isinstance(item, dict) else ""
+        inside = day if day[:7] == period or (len(period) == 8 and _iso_week(day) == period) else period
+        out += papers_from_hf([item], inside)
+    return out
+
+
+def _iso_week(day: str) -> str | None:
+    try:
+        year, week, _ = dt.date.fromisoformat(day).isocalendar()
+    except ValueError:
+        return None
+    return f"{year}-W{week:02d}"
 
 
 def fetch_feed(source: str, date: str, cfg: FetchConfig) -> tuple[list[Paper], dict[str, bytes]]:

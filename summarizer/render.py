@@ -94,6 +94,15 @@ def _repeat_line(style: Style, paper: Paper, link: str) -> str:
     return f"- [{_title(style, paper)}]({link}) — " + REPEAT[style.language].format(date=paper.repeat_of, link=earlier)
 
 
+def list_url(date: str) -> str:
+    """The HF page of a day's list, or of a week's (2025-W43) or month's (2025-10) top papers."""
+    if "-W" in date:
+        return f"https://huggingface.co/papers/week/{date}"
+    if len(date) == 7:
+        return f"https://huggingface.co/papers/month/{date}"
+    return f"https://huggingface.co/papers?date={date}"
+
+
 def _badge(text: str) -> str:
     """shields.io escaping: '-' -> '--', '_' -> '__', ' ' -> '_'."""
     return str(text).replace("-", "--").replace("_", "__").replace(" ", "_")
@@ -149,7 +158,7 @@ def _digest_paper(style: Style, e: Entry) -> str:
 def _digest_page(style: Style, date: str, entries: list[Entry]) -> str:
     head = (
         f"# 【{date}】Huggingface 每日论文速览\n\n"
-        f"- [Huggingface Daily Papers {date}](https://huggingface.co/papers?date={date}) "
+        f"- [Huggingface Daily Papers {date}]({list_url(date)}) "
         f"共推荐 {len(entries)} 篇论文。\n\n"
         f"> 💡说明：\n>\n> - {style.description}\n>\n"
         "> - 论文的速览内容基于论文的摘要，使用本地部署的开源模型生成，然后由程序整合为 Markdown 文本。"
@@ -242,7 +251,7 @@ def _tldr_paper(style: Style, e: Entry) -> str:
 
 def _tldr_page(style: Style, date: str, entries: list[Entry]) -> str:
     head = (f"# 【{date}】Huggingface 每日论文 TLDR\n\n"
-            f"- [Huggingface Daily Papers {date}](https://huggingface.co/papers?date={date}) 共 {len(entries)} 篇论文。"
+            f"- [Huggingface Daily Papers {date}]({list_url(date)}) 共 {len(entries)} 篇论文。"
             f"\n\n> {style.description}")
     return "\n\n".join([head, *(f"{_comment(e)}\n{_tldr_paper(style, e)}" for e in entries)])
 

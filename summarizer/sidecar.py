@@ -58,10 +58,10 @@ def no_abstract() -> Record:
 
 
 def document(date: str, style: str, written_at: str, provenance: dict, papers: list[dict],
-             records: dict[str, Record]) -> str:
-    """The sidecar's JSON text."""
+             records: dict[str, Record], selection: dict | None = None) -> str:
+    """The sidecar's JSON text. `selection`: the rules that chose `papers` and what each left out (None: all)."""
     doc = {"version": VERSION, "date": date, "style": style, "written_at": written_at, "provenance": provenance,
-           "papers": papers, "records": {pid: r.to_dict() for pid, r in records.items()}}
+           "selection": selection, "papers": papers, "records": {pid: r.to_dict() for pid, r in records.items()}}
     return json.dumps(doc, ensure_ascii=False, indent=1)
 
 
