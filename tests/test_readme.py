@@ -70,7 +70,8 @@ def test_every_readme_command_runs_as_written(tmp_path, serve):
                    if path.startswith("/api/daily_papers") else json_response({"error": "not found"}, status=404))
     work = workdir(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "SUMMARIZER_HOME")}
-    env.update(HF_ENDPOINT=server.url, HF_HUB_DISABLE_TELEMETRY="1")
+    # One thread: OpenMP's spinning threads make a 2-core machine shared with other jobs many times slower.
+    env.update(HF_ENDPOINT=server.url, HF_HUB_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
     commands, _ = readme_commands()
     for command in commands:
         done = subprocess.run(["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=1800)
