@@ -359,8 +359,12 @@ def digest(
         if any(o.status == "failed" for o in outcomes):
             raise typer.Exit(1)
         return
-    failed = ", ".join(f"{rule} {n}" for rule, n in sorted(result.failures.items())) or "none"
     chosen = f"; {describe(result.left_out)}" if result.left_out else ""
+    if not result.papers:
+        typer.echo(f"No papers to digest{chosen or ' (the source listed none: a weekend or a holiday?)'}; nothing "
+                   "was written.")
+        return
+    failed = ", ".join(f"{rule} {n}" for rule, n in sorted(result.failures.items())) or "none"
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
                f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
                f"failing rules: {failed}{chosen}.")

@@ -106,7 +106,9 @@ def digest(
 
         summarize(lm, st, config, [p for p in fresh if p.id not in records], records, retries,
                   save_progress if main else None)
-        if main:  # under `accelerate launch` every process has every result; one of them saves
+        # Under `accelerate launch` every process has every result; one of them saves. A day that lists no paper (a
+        # weekend, or filters that keep none) writes nothing: an empty page would hide or replace a day's digest.
+        if main and papers:
             save_progress()
             archive.write_atomic(md_path, render_digest(st, date, [entry(p, records.get(p.id)) for p in papers]))
             # A paper without an abstract is not "digested": a later day may list it with one and summarize it.

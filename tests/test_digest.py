@@ -256,6 +256,22 @@ def test_index_lists_every_digest_newest_first(hf_day, home, monkeypatch):
     assert index.index(f"en-bullets/{DATE}.md") < index.index("ko-bullets/2024-01-02.md")
 
 
+def test_a_day_without_papers_writes_no_page_and_filters_that_keep_none_replace_nothing(hf_day, home, monkeypatch):
+    """A weekend (the API's []) lists no paper: no empty page joins the index. Filters that keep no paper of a
+    digested day leave its page as it was."""
+    from summarizer.selection import Selection
+
+    fake = FakeEngine(lambda p: format_output(STYLES["en-bullets"], FIELDS["en-bullets"]))
+    monkeypatch.setattr(pipeline.engine, "generate", fake)
+    empty = pipeline.digest("2025-03-01", "en-bullets", home=home, lm=fake_lm(), arxiv=False)
+    assert empty.papers == 0 and not empty.path.exists() and not empty.sidecar.exists()
+    full = run("en-bullets", fake, monkeypatch, home)
+    before = full.path.read_bytes()
+    none = run("en-bullets", fake, monkeypatch, home, selection=Selection(include=("no-such-word",)))
+    assert none.papers == 0 and none.left_out and full.path.read_bytes() == before
+    assert "2025-03-01" not in (home / "digests" / "README.md").read_text(encoding="utf-8")
+
+
 def test_unknown_style_is_one_clear_error(home):
     with pytest.raises(SummarizerError, match="Unknown style 'fr-poem'"):
         pipeline.digest(DATE, "fr-poem", home=home, lm=fake_lm())
