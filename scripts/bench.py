@@ -82,7 +82,7 @@ def waste(records: list[engine.BatchRecord]) -> dict:
     """Batches, prompt padding % (padded prompt slots holding no token) and decode waste % (decode slots of rows
     that had already stopped: a static batch decodes until its last row stops; continuous batching holds no slot for
     a stopped row, but decodes past a stop string or line limit), from the engine's batch records."""
-    slots = sum(sum(r.prompt_tokens) if r.decoded else len(r.prompt_tokens) * max(r.prompt_tokens) for r in records)
+    slots = sum(len(r.prompt_tokens) * max(r.prompt_tokens) if r.padded else sum(r.prompt_tokens) for r in records)
     real = sum(sum(r.prompt_tokens) for r in records)
     decode_slots = sum(sum(r.decoded) if r.decoded else len(r.completion_tokens) * r.steps for r in records)
     decoded = sum(sum(r.completion_tokens) for r in records)

@@ -135,7 +135,8 @@ def test_planner_never_pads_more_than_the_old_greedy_fill(bench, seed):
 
 
 def test_continuous_batching_wastes_only_what_it_decoded_past_a_stop(bench):
-    record = BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=50, seconds=1.0, decoded=(30, 40))
+    record = BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=50, seconds=1.0, decoded=(30, 40),
+                         padded=False)
     # no padding; 70 tokens decoded, of which 20 after row 0's line limit (generate_batch cannot stop there)
     assert bench.waste([record]) == {"batches": 1, "prompt_padding_pct": 0.0, "decode_waste_pct": 28.6}
 
