@@ -496,6 +496,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
 
     stops = lines + ([StopStringCriteria(lm.tokenizer, list(config.stop_strings))] if config.stop_strings else [])
     gc.stop_strings = None  # matched by `stops`, whose verdict per row _stopped_rows needs
+    gc.return_dict_in_generate = True  # for the KV cache the next call goes on from
     watch = _stopped_rows(stops, _eos_ids(lm), config.drop_finished)
     new: list[list[int]] = [[] for _ in rows]
     live = list(range(len(rows)))  # the batch row each row of the running call is
@@ -504,8 +505,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         gc.max_new_tokens = left
         with torch.inference_mode():
             out = lm.model.generate(
-                input_ids=ids, attention_mask=mask, generation_config=gc, return_dict_in_generate=True,
-                stopping_criteria=StoppingCriteriaList([watch]),
+                input_ids=ids, attention_mask=mask, generation_config=gc, stopping_criteria=StoppingCriteriaList([watch]),
                 **({_cache_kwarg(): cache} if cache is not None else {}),
             )
         seq = out.sequences

@@ -153,6 +153,9 @@ def test_the_day_runs_static_then_continuous_where_the_settings_allow_it(bench, 
     assert [label for label, _ in runs] == ["static, max_padding 1"]
     assert skipped.startswith("Continuous batching cannot run repetition_penalty 1.1")
     assert bench.batching_runs(lm, GenerationConfig(), 0, continuous=False)[1] == "--no-continuous"
+    runs, _ = bench.batching_runs(lm, GenerationConfig(), 0, continuous=False, compare_drop=0)  # the A/B of the default
+    assert [(label, c.drop_finished) for label, c in runs] == [("static, max_padding 1", 0.25),
+                                                               ("static, drop_finished 0", 0.0)]
 
 
 def test_peak_rss_sees_memory_taken_inside_the_block(bench):
