@@ -139,6 +139,8 @@ def test_plan_batches_invariants(seed):
 def test_max_padding_must_be_a_fraction():
     with pytest.raises(SummarizerError, match="max_padding must be between 0 and 1"):
         GenerationConfig(max_padding=1.5)
+    with pytest.raises(SummarizerError, match="drop_finished must be between 0 and 1"):
+        GenerationConfig(drop_finished=-0.1)
 
 
 # --- generate on the tiny causal model ----------------------------------------------------------------------------
