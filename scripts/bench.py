@@ -82,7 +82,7 @@ def waste(records: list[engine.BatchRecord]) -> dict:
     """Batches, prompt padding % (padded prompt slots holding no token) and decode waste % (decode slots of rows
     that had already stopped: a static batch decodes until its last row stops; continuous batching holds no slot for
     a stopped row, but decodes past a stop string or line limit), from the engine's batch records."""
-    slots = sum(sum(r.prompt_tokens) if r.decoded else len(r.prompt_tokens) * max(r.prompt_tokens) for r in records)
+    slots = sum(len(r.prompt_tokens) * max(r.prompt_tokens) if r.padded else sum(r.prompt_tokens) for r in records)
     real = sum(sum(r.prompt_tokens) for r in records)
     decode_slots = sum(sum(r.decoded) if r.decoded else len(r.completion_tokens) * r.steps for r in records)
     decoded = sum(sum(r.completion_tokens) for r in records)
@@ -166,14 +166,18 @@ def run_style(lm, style_name: str, prompts: list[Prompt], config: GenerationConf
             "texts": [g.text for g in gens]}
 
 
-def batching_runs(lm, config: GenerationConfig, compare_padding: float, continuous: bool) -> tuple[list, str | None]:
-    """(label, config) of each run: static at the preset's max_padding and at compare_padding, then continuous
-    batching; and why continuous was left out (None when it runs)."""
+def batching_runs(lm, config: GenerationConfig, compare_padding: float, continuous: bool,
+                  compare_drop: float = -1) -> tuple[list, str | None]:
+    """(label, config) of each run: static at the preset's max_padding and at compare_padding, static at the preset's
+    max_padding with drop_finished compare_drop (the default's A/B: 0 = every batch in one generate call), then
+    continuous batching; and why continuous was left out (None when it runs)."""
     static = dataclasses.replace(config, batching="static")
     runs = [(f"static, max_padding {config.max_padding:g}", static)]
     if compare_padding and compare_padding != config.max_padding:
         runs.append((f"static, max_padding {compare_padding:g}",
                      dataclasses.replace(static, max_padding=compare_padding)))
+    if compare_drop >= 0 and compare_drop != config.drop_finished:
+        runs.append((f"static, drop_finished {compare_drop:g}", dataclasses.replace(static, drop_finished=compare_drop)))
     if not continuous:
         return runs, "--no-continuous"
     cont = dataclasses.replace(config, batching="continuous")
@@ -240,7 +244,7 @@ def bench_day(args) -> dict:
         config = style_config(lm, style_name)
         lengths = [len(lm.tokenizer(chat_text(lm.tokenizer, p), add_special_tokens=False)["input_ids"]) for p in prompts]
         report.setdefault("plans", {})[style_name] = plan_table(lengths, config)
-        plans, skipped = batching_runs(lm, config, args.compare_padding, not args.no_continuous)
+        plans, skipped = batching_runs(lm, config, args.compare_padding, not args.no_continuous, args.compare_drop)
         if skipped:
             report.setdefault("continuous_skipped", {})[style_name] = skipped
         for cfg in {cfg.batching: cfg for _, cfg in plans}.values():  # warm-up (kernel init), once per batching
@@ -633,6 +637,8 @@ def main() -> int:
     day.add_argument("--zh-style", default="zh-digest")
     day.add_argument("--compare-padding", type=float, default=0.1,
                      help="also run at this max_padding (0 = no second run)")
+    day.add_argument("--compare-drop", type=float, default=0.0,
+                     help="also run static at this drop_finished (default 0: stopped rows kept; -1 = no such run)")
     day.add_argument("--no-continuous", action="store_true", help="skip the continuous batching run")
     day.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp even when it is importable")
     day.add_argument("--no-naive", action="store_true", help="skip the one-prompt-at-a-time loop (also: synthetic)")

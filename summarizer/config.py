@@ -65,11 +65,20 @@ class GenerationConfig:
     # Validation fails such words anyway; the ban keeps a small model from spending its draws on them (Chinese
     # characters in Korean are the commonest). False: any token may be written.
     suppress_other_scripts: bool = True
+    # Static greedy batches of a causal model: once at least this share of the running rows (and one) has stopped,
+    # they leave the batch and its KV cache and the rest decode on without them, instead of every stopped row holding
+    # a slot until the batch's longest reply ends. Each drop ends one model.generate call and starts the next from the
+    # cache (a copy of the rows kept): 0 = never drop, one call per batch as before. The replies are the same either
+    # way (tested). Beams, sampling and logits processors that count steps keep one call.
+    drop_finished: float = 0.25
 
     def __post_init__(self):
         for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens"):
             if getattr(self, name) < 1:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
+        if not 0 <= self.drop_finished <= 1:
+            raise SummarizerError(f"Generation setting drop_finished must be between 0 and 1, got "
+                                  f"{self.drop_finished}.")
         if not 0 <= self.max_padding <= 1:
             raise SummarizerError(f"Generation setting max_padding must be between 0 and 1, got {self.max_padding}.")
         if self.batching not in BATCHING:

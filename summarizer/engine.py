@@ -108,9 +108,11 @@ class BatchRecord:
     completion_tokens: tuple[int, ...]  # each row's tokens up to and including its stop (as in Generation)
     steps: int  # decode steps run: in a static batch every row holds a slot in each, stopped or not
     seconds: float  # wall time of the call
-    # Continuous batching (one generate_batch call): the tokens each row decoded, no padding; past a stop string or
-    # line limit too, as generate_batch cannot stop there. None = a static batch.
+    # The decode slots each row held: continuous batching (one generate_batch call), the tokens it decoded (past a
+    # stop string or line limit too, as generate_batch cannot stop there); a static batch that drops its stopped rows
+    # (drop_finished), the steps it ran before it left. None = a static batch where every row held all `steps`.
     decoded: tuple[int, ...] | None = None
+    padded: bool = True  # the prompts were padded to the longest (static); False: continuous batching, no padding
 
 
 _recorders: list[list[BatchRecord]] = []
@@ -255,22 +257,20 @@ def _suppressed(tokenizer, prompts: list[Prompt]) -> list[int]:
             if not all(any(run in h for h in held) for run in runs)]
 
 
-def _line_limit(tokenizer, lines: int):
-    """A stopping criterion: per row, done once `lines` tokens with a line break have been generated."""
+def _line_limit(tokenizer, lines: int, start: int):
+    """A stopping criterion: per row, done once `lines` tokens with a line break have been generated (the ids from
+    column `start` on). It counts them afresh at each step, so it holds no state and runs on any selection of rows."""
     import torch
     from transformers import StoppingCriteria
 
     class LineLimit(StoppingCriteria):
         def __init__(self):
             self.newline = torch.tensor(sorted(_newline_ids(tokenizer)))
-            self.count = None
 
         def __call__(self, input_ids, scores, **kwargs):
             if self.newline.device != input_ids.device:  # moved once, not at every decode step
                 self.newline = self.newline.to(input_ids.device)
-            last = torch.isin(input_ids[:, -1], self.newline).long()
-            self.count = last if self.count is None else self.count + last
-            return self.count >= lines
+            return torch.isin(input_ids[:, start:], self.newline).sum(dim=1) >= lines
 
     return LineLimit()
 
@@ -402,9 +402,62 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
     return batch, len(prefix)
 
 
+# Logits processors that read nothing but the ids and scores they are given (no step count, no prompt length kept from
+# the call's start), so a batch split into several generate calls, each continuing the rows still running, sees
+# exactly what one call would: the drop_finished path runs only when every processor of the call is one of them.
+DROP_SAFE_PROCESSORS = frozenset({"SuppressTokensLogitsProcessor", "NoRepeatNGramLogitsProcessor",
+                                  "RepetitionPenaltyLogitsProcessor"})
+
+
+def _drops_finished(lm: LoadedModel, config: GenerationConfig, gc, rows: int) -> bool:
+    """Whether this static batch drops its stopped rows (GenerationConfig.drop_finished): greedy causal batches of
+    two rows or more whose logits processors are all DROP_SAFE_PROCESSORS. Beams keep one generate call (a beam's
+    rows are not rows of their own), sampled calls too (the draws of a step depend on the rows in it)."""
+    if not config.drop_finished or lm.kind != "causal" or rows < 2 or config.num_beams > 1 or config.do_sample:
+        return False
+    with warnings.catch_warnings():  # it warns that no prompt ids are given: it is asked only what it would build
+        warnings.simplefilter("ignore")
+        processors = lm.model._get_logits_processor(gc)
+    return all(type(p).__name__ in DROP_SAFE_PROCESSORS for p in processors)
+
+
+def _stopped_rows(criteria: list, eos: set[int], share: float):
+    """A stopping criterion for a generate call of drop_finished: `stopped` holds, per row, whether it has stopped
+    (an id of `eos`, or any of `criteria`: stop strings, the line limit), sticky; once at least `share` of the rows
+    (and one) have stopped while others run, it stops every row, which ends the call so that the stopped rows can
+    be dropped. `select(keep)` keeps the state of the rows that go on."""
+    import math
+
+    import torch
+    from transformers import StoppingCriteria
+
+    class StoppedRows(StoppingCriteria):
+        def __init__(self):
+            self.eos = torch.tensor(sorted(eos))
+            self.stopped = None
+
+        def __call__(self, input_ids, scores, **kwargs):
+            if self.eos.device != input_ids.device:
+                self.eos = self.eos.to(input_ids.device)
+            done = torch.isin(input_ids[:, -1], self.eos)
+            for criterion in criteria:
+                done |= criterion(input_ids, scores).to(done.device)
+            self.stopped = done if self.stopped is None else self.stopped | done
+            count, rows = int(self.stopped.sum()), len(self.stopped)
+            if count < rows and count >= max(1, math.ceil(share * rows)):
+                return torch.ones_like(self.stopped)
+            return self.stopped
+
+        def select(self, keep: list[int]):
+            self.stopped = self.stopped[keep]
+
+    return StoppedRows()
+
+
 def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None,
             suppress: list[int]) -> list[list[int]]:
-    """One padded batch through model.generate: each row's new tokens, padded to the batch's longest."""
+    """One padded batch through model.generate: each row's new tokens. Without drop_finished every row is padded to
+    the batch's longest; with it, a row's list ends where it left the batch (its stop, or a few pad tokens after)."""
     import torch
     from transformers import StoppingCriteriaList
 
@@ -423,16 +476,50 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         padded = lm.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt",
                                   padding_side="left" if causal else "right")
         ids, mask = padded["input_ids"], padded["attention_mask"]
-    with torch.inference_mode():
-        out = lm.model.generate(
-            input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-            generation_config=_hf_generation_config(lm, config, forced, suppress),
-            **({_cache_kwarg(): cache} if cache is not None else {}),
-            **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
-            **({"stopping_criteria": StoppingCriteriaList([_line_limit(lm.tokenizer, config.max_lines)])}
-               if config.max_lines else {}),
-        )
-    return (out[:, ids.shape[1]:] if causal else out[:, 1:]).tolist()  # seq2seq: drop the decoder start token
+    ids, mask = ids.to(lm.device), mask.to(lm.device)
+    gc = _hf_generation_config(lm, config, forced, suppress)
+    start = ids.shape[1] if causal else 1  # seq2seq: drop the decoder start token
+    lines = [_line_limit(lm.tokenizer, config.max_lines, start)] if config.max_lines else []
+    if not _drops_finished(lm, config, gc, len(rows)):
+        with torch.inference_mode():
+            out = lm.model.generate(
+                input_ids=ids, attention_mask=mask, generation_config=gc,
+                **({_cache_kwarg(): cache} if cache is not None else {}),
+                **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
+                **({"stopping_criteria": StoppingCriteriaList(lines)} if lines else {}),
+            )
+        return out[:, start:].tolist()
+    # drop_finished: generate runs until enough rows have stopped (_stopped_rows), the stopped rows leave the batch
+    # and its KV cache, and the others go on in the next call from the cache as it stands: the same forward passes,
+    # processors and stops for every row as in one call, without the slots of the rows that stopped.
+    from transformers import StopStringCriteria
+
+    stops = lines + ([StopStringCriteria(lm.tokenizer, list(config.stop_strings))] if config.stop_strings else [])
+    gc.stop_strings = None  # matched by `stops`, whose verdict per row _stopped_rows needs
+    gc.return_dict_in_generate = True  # for the KV cache the next call goes on from
+    watch = _stopped_rows(stops, _eos_ids(lm), config.drop_finished)
+    new: list[list[int]] = [[] for _ in rows]
+    live = list(range(len(rows)))  # the batch row each row of the running call is
+    left = config.max_new_tokens
+    while True:
+        gc.max_new_tokens = left
+        with torch.inference_mode():
+            out = lm.model.generate(
+                input_ids=ids, attention_mask=mask, generation_config=gc, stopping_criteria=StoppingCriteriaList([watch]),
+                **({_cache_kwarg(): cache} if cache is not None else {}),
+            )
+        seq = out.sequences
+        left -= seq.shape[1] - ids.shape[1]
+        keep = [k for k in range(len(live)) if not watch.stopped[k]] if left > 0 else []
+        for k in set(range(len(live))) - set(keep):
+            new[live[k]] = seq[k, start:].tolist()
+        if not keep:
+            return new
+        cache = getattr(out, _cache_kwarg())
+        cache.batch_select_indices(torch.tensor(keep, device=seq.device))
+        mask = torch.cat([mask, mask.new_ones(len(live), seq.shape[1] - mask.shape[1])], dim=1)[keep]
+        ids, live = seq[keep], [live[k] for k in keep]
+        watch.select(keep)
 
 
 def _continuous(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, progress: bool,
@@ -520,8 +607,9 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
                 on_result(i, gen)
         for log in _recorders:
             log.append(BatchRecord(prompt_tokens=tuple(len(r) for r in rows), completion_tokens=tuple(counts),
-                                   steps=max(map(len, new)), seconds=elapsed,
-                                   decoded=tuple(map(len, new)) if mode == "continuous" else None))
+                                   steps=max(map(len, new)), seconds=elapsed, padded=mode != "continuous",
+                                   decoded=tuple(map(len, new)) if len(set(map(len, new))) > 1 or mode ==
+                                   "continuous" else None))
         bar.update(len(batch))
         bar.set_postfix(tok_s=f"{made / (time.perf_counter() - started):.1f}")
     bar.close()

@@ -135,7 +135,8 @@ def test_planner_never_pads_more_than_the_old_greedy_fill(bench, seed):
 
 
 def test_continuous_batching_wastes_only_what_it_decoded_past_a_stop(bench):
-    record = BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=50, seconds=1.0, decoded=(30, 40))
+    record = BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=50, seconds=1.0, decoded=(30, 40),
+                         padded=False)
     # no padding; 70 tokens decoded, of which 20 after row 0's line limit (generate_batch cannot stop there)
     assert bench.waste([record]) == {"batches": 1, "prompt_padding_pct": 0.0, "decode_waste_pct": 28.6}
 
@@ -152,6 +153,9 @@ def test_the_day_runs_static_then_continuous_where_the_settings_allow_it(bench, 
     assert [label for label, _ in runs] == ["static, max_padding 1"]
     assert skipped.startswith("Continuous batching cannot run repetition_penalty 1.1")
     assert bench.batching_runs(lm, GenerationConfig(), 0, continuous=False)[1] == "--no-continuous"
+    runs, _ = bench.batching_runs(lm, GenerationConfig(), 0, continuous=False, compare_drop=0)  # the A/B of the default
+    assert [(label, c.drop_finished) for label, c in runs] == [("static, max_padding 1", 0.25),
+                                                               ("static, drop_finished 0", 0.0)]
 
 
 def test_peak_rss_sees_memory_taken_inside_the_block(bench):

@@ -139,6 +139,8 @@ def test_plan_batches_invariants(seed):
 def test_max_padding_must_be_a_fraction():
     with pytest.raises(SummarizerError, match="max_padding must be between 0 and 1"):
         GenerationConfig(max_padding=1.5)
+    with pytest.raises(SummarizerError, match="drop_finished must be between 0 and 1"):
+        GenerationConfig(drop_finished=-0.1)
 
 
 # --- generate on the tiny causal model ----------------------------------------------------------------------------
@@ -286,6 +288,38 @@ def test_a_line_limit_ends_each_row_after_that_many_line_breaks(tiny, monkeypatc
         assert [(g.completion_tokens, g.finished) for g in cut] == [(lines, True)] * 3
 
 
+@pytest.mark.parametrize("share", [0.01, 0.3, 0.6])
+@pytest.mark.parametrize("prefix_cache", [True, False])
+def test_dropping_stopped_rows_changes_no_reply(tiny, monkeypatch, share, prefix_cache):
+    """drop_finished (rows that stopped leave the batch and its KV cache, the rest go on in a new generate call) gives
+    every row the reply one plain model.generate call per batch gives (drop_finished 0): greedy, with stop strings, a
+    line limit, suppressed tokens, a repetition penalty and no_repeat_ngram_size; only the slots the stopped rows
+    held are gone."""
+    # The random tiny model writes only special tokens unless they are banned, and loops unless penalized.
+    monkeypatch.setattr(engine, "_suppressed", lambda tok, prompts: [0, 1])
+    one = tiny.tokenizer.convert_tokens_to_ids("1")
+    monkeypatch.setattr(engine, "_newline_ids", lambda tok: frozenset({one}))
+    system = "You summarize research abstracts. " * 4  # a shared prefix for the prefix cache
+    prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(8, seed=5))]
+    cfg = GenerationConfig(max_new_tokens=24, batch_size=8, repetition_penalty=1.3, no_repeat_ngram_size=2,
+                           stop_strings=("]]", "MM"), max_lines=2, prefix_cache=prefix_cache)
+    with engine.recording() as plain_log:
+        plain = generate(tiny, prompts, dataclasses.replace(cfg, drop_finished=0))
+    engine._PREFIXES.pop(tiny.model, None)
+    with engine.recording() as log:
+        dropped = generate(tiny, prompts, dataclasses.replace(cfg, drop_finished=share))
+    assert [(g.text, g.completion_tokens, g.finished) for g in dropped] == [
+        (g.text, g.completion_tokens, g.finished) for g in plain]
+    assert len({g.completion_tokens for g in plain}) >= 3 and any(not g.finished for g in plain)  # rows end apart
+    [before], [after] = plain_log, log
+    assert before.decoded is None and after.decoded is not None  # every row held all steps / only its own
+    assert after.steps == before.steps and after.completion_tokens == before.completion_tokens
+    assert sum(after.decoded) < len(prompts) * before.steps
+    assert all(c <= d <= after.steps for c, d in zip(after.completion_tokens, after.decoded, strict=True))
+    if share < 1 / len(prompts):  # every row leaves at its stop
+        assert after.decoded == after.completion_tokens
+
+
 def test_newline_ids_are_the_tokens_that_hold_a_line_break(tiny):
     from summarizer.engine import _newline_ids
 
@@ -348,7 +382,7 @@ def test_completion_count_stops_at_first_eos_even_though_pad_is_eos(tiny, monkey
 
     monkeypatch.setattr(tiny.model, "generate", fake_generate)
     gens = generate(tiny, [prompt("long", "a b c d e f g"), prompt("short", "a")],
-                    GenerationConfig(max_new_tokens=5, prefix_cache=False))  # the plain left-padded layout
+                    GenerationConfig(max_new_tokens=5, prefix_cache=False, drop_finished=0))  # one padded call
     assert (gens[0].text, gens[0].completion_tokens, gens[0].finished) == ("xx", 3, True)
     assert (gens[1].text, gens[1].completion_tokens, gens[1].finished) == ("xxxxx", 5, False)
 
