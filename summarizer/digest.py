@@ -18,7 +18,7 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from summarizer import SummarizerError, archive, compose, engine, fetch, sidecar
+from summarizer import SummarizerError, archive, compose, engine, fetch, quality, sidecar
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
 from summarizer.prompt import build_prompt, repair_prompt
@@ -43,6 +43,8 @@ class DigestResult:
     no_abstract: int  # papers with no abstract: never sent to the model, listed with their facts (not failures)
     failures: dict[str, int]  # rule -> papers still failing it after retries
     warnings: tuple[str, ...]  # said up front, e.g. a style the model does not write well
+    quality: str = ""  # the style's quality signals in one line (quality.headline)
+    defects: tuple[str, ...] = ()  # what is wrong with the day as a whole (quality.one_triple_day)
 
 
 def get_style(name: str) -> Style:
@@ -108,11 +110,19 @@ def digest(
             archive.mark_digested(date, [p.id for p in fresh if p.abstract], home=home)
             write_index(home)
     failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id].problems})
+    report = day_quality(date, st, papers, records)
     return DigestResult(
         path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
         generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if p.id in records and records[p.id].valid),
         no_abstract=len(bare), failures=dict(failures), warnings=tuple(warnings),
+        quality=quality.headline(report), defects=tuple(d for d in [quality.one_triple_day(report)] if d),
     )
+
+
+def day_quality(date: str, st: Style, papers: list[Paper], records: dict[str, Record]) -> dict:
+    """The quality report of the day's records, as `summarizer quality` gives it for the saved sidecar."""
+    doc = sidecar.document(date, st.name, "", {}, [p.to_dict() for p in papers], records)
+    return quality.digest_quality(json.loads(doc))
 
 
 def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict[str, Record],

@@ -355,8 +355,8 @@ def _edits_within(a: str, b: str, most: int) -> bool:
     return row[-1] <= most
 
 
-def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
-    """(a word of `text`, the abstract's name it misspells): a name of the title or abstract (an acronym or CamelCase
+def misspellings(text: str, paper: Paper):
+    """Each (a word of `text`, the abstract's name it misspells), in order: a name of the title or abstract (an acronym or CamelCase
     word, 5+ characters) with a letter or two changed, which the abstract does not hold either ("TerraScore-Bench"
     for "TerraScope-Bench", "Qwen4" for "Qwen3"; 2026-03-24, under the no-repeat ban). Case, hyphens, plurals and a
     longer or shorter form ("GLiNER" for "GLiNER2") are not misspellings. 1 of 560 large-model summaries had one
@@ -371,8 +371,48 @@ def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
         for name_folded, name in names.items():
             if not (folded.startswith(name_folded) or name_folded.startswith(folded)) and _edits_within(
                     folded, name_folded, 1 if len(name_folded) < NAME_LONG else 2):
-                return word, name
-    return None
+                yield word, name
+                break
+
+
+def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
+    """The first of `misspellings`, if any."""
+    return next(misspellings(text, paper), None)
+
+
+GLUED = re.compile(r"(?<=[\u4e00-\u9fff\uac00-\ud7a3])[A-Za-z]+|[A-Za-z]+(?=[\u4e00-\u9fff\uac00-\ud7a3])")
+FRAGMENT_MIN = 3  # letters: a shorter Latin run ("Re", "x") says nothing about a word it was cut from
+
+
+def broken_words(text: str, paper: Paper) -> list[str]:
+    """Latin runs glued to Chinese or Korean ("타jectory", "Diar化") that are a piece of a word of the title or
+    abstract but no word, acronym or stem of it: a word broken between scripts. Honest mixed text glues whole
+    words ("LLM을", "基于Transformer的")."""
+    source = f"{paper.title} {paper.abstract}".lower()
+    whole, stems = _source_words(paper)
+    out = []
+    for m in GLUED.finditer(text):
+        run = m.group(0).lower()
+        if len(run) >= FRAGMENT_MIN and not _grounded(run, whole, stems) and run in source:
+            out.append(text[max(0, m.start() - 3):m.end() + 3].strip())
+    return list(dict.fromkeys(out))
+
+
+def abstract_fragments(items: list, paper: Paper) -> list[str]:
+    """List items that are a piece of one of the abstract's sentences, word for word, but not the whole sentence
+    ("- a critic-free", "- providing denser supervision"): an abstract cut at its commas is no summary."""
+    source = " ".join(paper.abstract.split()).lower()
+    out = []
+    for item in map(str, items):
+        core = " ".join(item.split()).lower().strip(" .;,")
+        if len(core.split()) < 2 or (at := source.find(core)) < 0:
+            continue
+        before, after = source[:at].rstrip(), source[at + len(core):].lstrip()
+        starts = not before or before[-1] in ".!?:"
+        ends = not after or after[0] in ".!?"
+        if not (starts and ends):
+            out.append(item)
+    return out
 
 
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:

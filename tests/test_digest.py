@@ -282,6 +282,8 @@ def test_cli_digest_end_to_end_on_a_tiny_model(hf_day, home, tiny_long_context_d
     assert [i for i, _ in ids_in(page)] == ["2503.00001", "2503.00003", "2503.00002"]
     assert page.count("summary unavailable:") == 3
     assert "3 papers (0 repeats)" in res.output and "failing rules:" in res.output
+    # The line before the path names the style's quality signals (quality.STYLE_SIGNALS).
+    assert res.output.strip().splitlines()[-2].startswith("quality: papers with an abstract fragment")
     side = json.loads(Path(last).with_suffix(".json").read_text(encoding="utf-8"))
     assert side["provenance"]["model"]["dtype"] == "float32"
     assert (home / "digests" / "README.md").exists()
