@@ -21,7 +21,7 @@ from accelerate import PartialState
 from summarizer import SummarizerError, archive, compose, engine, fetch, quality, sidecar
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
-from summarizer.prompt import build_prompt, repair_prompt
+from summarizer.prompt import build_prompt, example_for, repair_prompt
 from summarizer.render import Entry, render_digest, render_index
 from summarizer.sidecar import Record
 from summarizer.styles import STYLES, Style
@@ -193,8 +193,13 @@ def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: G
         repairs=checked.repairs, attempt=attempt,
         sampling={"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
         prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, seconds=round(gen.seconds, 3),
-        truncated=gen.truncated, finished=gen.finished,
+        truncated=gen.truncated, finished=gen.finished, example=getattr(example_shown(st, paper), "name", ""),
     )
+
+
+def example_shown(st: Style, paper: Paper):
+    """The example paper the paper's prompt showed (None for a style that shows none)."""
+    return example_for(st, paper)[1] if st.shot and st.kind == "summary" else None
 
 
 def entry(paper: Paper, rec: Record | None) -> Entry:

@@ -18,10 +18,12 @@ from summarizer.evaluate import chrf, rouge_l
 from summarizer.papers import Paper, normalize_id
 from summarizer.prompt import parse_output
 from summarizer.sidecar import Record
-from summarizer.styles import SCORE_LABELS, STYLES, Style
+from summarizer.styles import EXAMPLE_PAPERS, SCORE_LABELS, STYLES, Style
 from summarizer.validate import (
     ANCHOR,
     DUPLICATE,
+    ITEM_HEADING,
+    ITEM_LABEL,
     NUMBER,
     SHINGLE_TOKEN,
     URL,
@@ -37,7 +39,6 @@ from summarizer.validate import (
 )
 
 COPY_RUN = 6  # tokens (Latin words, CJK characters, Hangul syllables): a shared run this long is copied, not a term
-HEADING = re.compile(r"^(?P<head>[^:：]{1,40})[:：]")  # "挑战1: 块大小限制: ..." -> "挑战1"'s heading part
 
 # The two or three signals that matter most for a style, named by `summarizer digest` in its last summary line: what
 # a reader of that style's page notices first (scores that mean nothing, the same heading thrice, a word broken
@@ -106,13 +107,15 @@ def copied(text: str, abstract: str) -> tuple[float, int]:
 
 
 def repeated_items(style: Style, fields: dict) -> list[str]:
-    """Items of one list that repeat an earlier item's heading ("挑战1: X" thrice) or say nearly the same."""
+    """Items of one list that repeat an earlier item's heading ("挑战1: 块大小限制: ..." thrice, the validator's
+    `repeated_heading`) or say nearly the same as an earlier item."""
     out = []
     for _, items in _lists(style, fields, "list"):
         seen: list[str] = []
         heads: set[str] = set()
         for item in map(str, items):
-            head = m.group("head").strip().lower() if (m := HEADING.match(item)) else None
+            m = ITEM_HEADING.match(ITEM_LABEL.sub("", item))
+            head = " ".join(m.group("head").lower().split()) if m else None
             if (head and head in heads) or any(similarity(item, s) >= DUPLICATE or item == s for s in seen):
                 out.append(item)
             if head:
@@ -198,8 +201,12 @@ def digest_quality(doc: dict, references: dict[str, str] | None = None, source: 
 
 
 def shown_example(style: Style, rec: Record) -> str:
-    """The example reply the paper's prompt showed."""
-    return style.example
+    """The example reply the paper's prompt showed, by the example paper's name the record holds ("" for none; an
+    older record without the name showed the first example)."""
+    names = [e.name for e in EXAMPLE_PAPERS]
+    if rec.example in names and names.index(rec.example) < len(style.examples):
+        return style.examples[names.index(rec.example)]
+    return "" if rec.example else style.example
 
 
 def summary(rows: list[dict], hyps: list[str], refs: list[str], language: str) -> dict:
