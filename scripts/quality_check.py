@@ -83,7 +83,10 @@ def honest(style: Style, paper: Paper, t: dict) -> dict | None:
                 "contribution": re.split(r"[，。；]", t["tldr"])[0], "challenges": items(t["method"], 4), "implementation": t["result"],
                 "summary": t["conclusion"]}
     if style.name == "zh-notes":
-        tags = list(dict.fromkeys(k.split(" (")[1].rstrip(")") for k in _keywords(paper, t)))[:6]
+        # Tags: the keywords' Chinese halves of 2+ characters, then 4-character runs of the tldr
+        halves = [k.split(" (")[1].rstrip(")") for k in _keywords(paper, t)]
+        runs = [r[:4] for r in re.findall(f"(?:{CJK.pattern}){{4,}}", t["tldr"])]
+        tags = list(dict.fromkeys(h for h in halves + runs if len(h) >= 2 and h != "术语"))[:6]
         return {"title_zh": re.split(r"[，。]", t["tldr"])[0], "tags": tags if len(tags) >= 2 else tags + ["论文"],
                 "goal": t["motivation"], "method": items(t["method"], 5), "findings": items(t["result"], 5),
                 "conclusion": t["conclusion"]}

@@ -118,13 +118,14 @@ def _example_trigrams() -> tuple[set[str], ...]:
 
 def example_for(style: Style, paper: Paper) -> tuple[str, ExamplePaper | None]:
     """(the example reply the paper's prompt shows, its example paper): of the style's examples, the one whose paper is
-    least like this paper's title and abstract (character trigram overlap, Jaccard), the first on a tie. A model
+    least like this paper's title and abstract (the share of the example's character trigrams the paper holds: a
+    Jaccard index would favour the shortest example abstract for every long one), the first on a tie. A model
     that copies from the example then copies a topic visibly not its paper's, which the copy rules catch; ("", None)
     for a style without examples."""
     if not style.examples:
         return "", None
     grams = _trigrams(f"{paper.title} {paper.abstract}")
-    like = [len(grams & g) / (len(grams | g) or 1) for g in _example_trigrams()[: len(style.examples)]]
+    like = [len(grams & g) / (len(g) or 1) for g in _example_trigrams()[: len(style.examples)]]
     i = min(range(len(like)), key=lambda k: (like[k], k))
     return style.examples[i], EXAMPLE_PAPERS[i]
 

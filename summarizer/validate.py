@@ -417,12 +417,12 @@ def broken_words(text: str, paper: Paper) -> list[str]:
     source = f"{paper.title} {paper.abstract}"
     names = {_fold(w) for w in NAME.findall(source)}
     pieces = set(LATIN_TERM.findall(source.lower()))
-    whole, _ = _source_words(paper)
     out = []
     for m in GLUED.finditer(text):
         run = m.group(0).strip("._-")
         low = run.lower()
-        if len(low) < FRAGMENT_MIN or _fold(run) in names or _grounded(low, whole, set()):
+        # An acronym ("GQA" for grouped-query attention) is written whole; a piece is judged against whole words
+        if len(low) < FRAGMENT_MIN or run.isupper() or _fold(run) in names or _grounded(low, pieces, set()):
             continue
         # A piece of a word, not the word with an ending off ("agent" of "agents", "segment" of "segmented")
         if not any(low in w and not (w.startswith(low) and len(w) - len(low) <= INFLECTION) for w in pieces):
@@ -450,6 +450,22 @@ def abstract_fragments(items: list, paper: Paper) -> list[str]:
     return out
 
 
+PROSE_NAME = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z0-9][A-Za-z0-9-]*")  # "WorldGrow", "Qwen2-VL", "LLM" in any prose
+NAMES_MIN = 2  # names a Chinese or Korean summary must give before none of them grounded says "another paper"
+
+
+def _stray_names(text: str, paper: Paper, words: set[str], stems: set[str]) -> str | None:
+    """The first name of `text` when it gives NAMES_MIN or more (acronyms, CamelCase words) and none of them is the
+    title's or abstract's: a Chinese summary with too few Latin terms for the share rule, of another paper."""
+    source = {_fold(w) for w in NAME.findall(f"{paper.title} {paper.abstract}")}
+    names = list(dict.fromkeys(PROSE_NAME.findall(text)))
+    if len(names) < NAMES_MIN:
+        return None
+    grounded = [n for n in names if _fold(n) in source
+                or any(_grounded(w, words, stems) for w in LATIN_TERM.findall(n.lower()))]
+    return None if grounded else names[0]
+
+
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     """Most content words (English prose) or most Latin-script terms (Chinese/Korean prose: method names, datasets,
     acronyms, the keywords' English halves) come from the title or abstract: a summary of another paper fails. The
@@ -470,6 +486,9 @@ def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         what = "content words"
     else:
         found = [w for w in LATIN_TERM.findall(text) if w not in SUMMARY_WORDS and len(w) >= 2]
+        if (stray := _stray_names(prose(fields), paper, words, stems)) is not None:
+            return [Problem("grounding", f"Write about this paper: none of the names it gives come from its abstract "
+                                         f"(\"{stray}\" does not).")]
         if len(found) < LATIN_MIN_WORDS:
             return []
         what = "English terms"
@@ -613,7 +632,8 @@ def example_topic(style: Style, text: str, paper: Paper, shown=None) -> list[str
 
     terms, own = example_topics(style.language)[EXAMPLE_PAPERS.index(shown)]
     words, stems = _source_words(paper)
-    shared = sum(_grounded(w, words, stems) for w in own)
+    # An own word is shared when the abstract has it or a longer form of it ("math" in "mathematical")
+    shared = sum(_grounded(w, words, stems) or any(x.startswith(w) for x in words) for w in own)
     hits = sorted(u for u in set(topic_units(text)) & terms
                   if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT))
     name = shown.name.lower()
