@@ -34,7 +34,7 @@ from summarizer.validate import ANCHOR, SENTENCE, _texts, check_reply  # noqa: E
 # "example_topic" defect only; no rule reads it.
 TOPIC = {
     "TinyFlow": {"zh": "光流网络", "ko": "광학 흐름 네트워크", "en": "optical flow channels"},
-    "QuillScore": {"zh": "手写数学作业", "ko": "수학 풀이 단계", "en": "handwritten homework solutions"},
+    "QuillScore": {"zh": "手写解答的评分", "ko": "수학 풀이 단계", "en": "handwritten homework solutions"},
     "Choral": {"zh": "合唱录音的声音", "ko": "합창 녹음의 목소리", "en": "choir recordings of singers"},
 }
 

@@ -568,7 +568,11 @@ TOPIC_UNIT = re.compile(r"[\u4e00-\u9fff]{2,}|[\uac00-\ud7a3]{2,}|[a-z][a-z0-9]{
 # word's end). Language data, the same for every example.
 ZH_FUNCTION = set("的了在和与是对把为个一以及其并将从被等或而这该于也都能可让使上中后过进行")
 KO_PARTICLES = re.compile(r"(?:에서는|으로는|에서|에게|에도|에는|으로|까지|부터|입니다|합니다|을|를|이|가|은|는|의|에|로|와|과|도)$")
-TOPIC_RECUR = 2  # occurrences per example reply a Chinese pair or Korean word needs (a passing word is said once)
+# Occurrences per example reply a Chinese pair or Korean word needs to be the example's topic: a passing word is said
+# once, a generic one ("训练", "合成") twice across four replies, the topic ("光流", "手写") again and again; a
+# language with one reply (Korean) has too few words to ask more than twice.
+TOPIC_RECUR = 3
+TOPIC_RECUR_ONE = 2
 TOPIC_MIN = 2  # topic terms of the shown example, absent from this paper, that make a reply a copy (one: a word
 #                the reply may share by chance, "评分" in a paper on scoring)
 TOPIC_SUPPORT = 2  # the example abstract's own words this abstract must share before its topic is this paper's too
@@ -593,8 +597,8 @@ def topic_units(text: str) -> Counter:
 def example_topics(language: str) -> tuple[tuple[frozenset, frozenset], ...]:
     """Per example paper (styles.EXAMPLE_PAPERS order): (the topic terms of its `language` replies, its own words).
     A topic term is a unit of that paper's replies that no other example paper's reply and no prompt text of the
-    language holds; a Chinese pair or Korean word must also recur TOPIC_RECUR times per reply of that language (a
-    topic is named again and again, a passing word once). Own words: Latin words of its title, and those its abstract says twice, that no
+    language holds; a Chinese pair or Korean word must also recur TOPIC_RECUR times per reply of that language
+    (TOPIC_RECUR_ONE where the language has one). Own words: Latin words of its title, and those its abstract says twice, that no
     other example paper's title or abstract has."""
     from summarizer.styles import EXAMPLE_PAPERS, STYLES
 
@@ -610,7 +614,7 @@ def example_topics(language: str) -> tuple[tuple[frozenset, frozenset], ...]:
     for i, texts in enumerate(replies):
         others = set().union(*(topic_units(t) for j, r in enumerate(replies) if j != i for t in r), prompt)
         counts = sum((topic_units(t) for t in texts), Counter())
-        least = TOPIC_RECUR * len(texts)
+        least = TOPIC_RECUR * len(texts) if len(texts) > 1 else TOPIC_RECUR_ONE
         terms = {u for u, c in counts.items() if u not in others and (u[0].isascii() or c >= least)}
         words = own_words[i] - set().union(*(w for j, w in enumerate(all_words) if j != i))
         out.append((frozenset(terms), frozenset(words)))
