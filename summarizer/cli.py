@@ -32,7 +32,7 @@ def fail(exc: SummarizerError) -> None:
     raise typer.Exit(2)
 
 
-# Commands below, one per stage: fetch, generate, digest, dataset, eval.
+# Commands below, one per stage: fetch, generate, digest, dataset, eval, quality.
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
@@ -145,6 +145,42 @@ def eval_(
     typer.echo(markdown_table(result))
     if paths:
         typer.echo(str(paths[0]))
+
+
+@app.command(rich_help_panel=LEARN)
+def quality(
+    sidecars: Annotated[list[str], typer.Argument(help="Digest sidecars (the .json beside each digest page), e.g. "
+                                                  "data/digests/zh-digest/2026-03-24.json.")],
+    references: Annotated[list[str] | None, typer.Option(
+        "--references", help="Reference summaries joined by arXiv id: daily-arXiv-ai-enhanced .jsonl files, or "
+        "another run's sidecar (to compare two models, or a base and its fine-tune, on the same papers). "
+        "Repeat the option for several files; default none (no chrF/ROUGE-L).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON instead of tables.")] = False,
+) -> None:
+    """Report how good each digest is, per paper and per digest: scores equal to the example's and their spread,
+    prose copied from the abstract, repeated headings, misspelled names, broken words, coverage, chrF/ROUGE-L."""
+    import json
+    from pathlib import Path
+
+    from summarizer.quality import digest_quality, load_references, report_table
+
+    try:
+        refs = load_references(references or [])
+        reports = []
+        for name in sidecars:
+            try:
+                doc = json.loads(Path(name).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise SummarizerError(f"The sidecar {name} cannot be read as JSON ({exc}).") from None
+            reports.append(digest_quality(doc, refs, name))
+    except SummarizerError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(reports if len(reports) > 1 else reports[0], ensure_ascii=False, indent=1))
+        return
+    for report in reports:
+        typer.echo(f"## {report['sidecar']}\n")
+        typer.echo(report_table(report))
 
 
 @app.command(rich_help_panel=DEBUG)
@@ -368,4 +404,7 @@ def digest(
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
                f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
                f"failing rules: {failed}{chosen}.")
+    for defect in result.defects:
+        typer.echo(f"defect: {defect}")
+    typer.echo(result.quality)
     typer.echo(str(result.path))

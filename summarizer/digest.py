@@ -18,10 +18,10 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from summarizer import SummarizerError, archive, compose, engine, fetch, sidecar
+from summarizer import SummarizerError, archive, compose, engine, fetch, quality, sidecar
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
-from summarizer.prompt import build_prompt, repair_prompt
+from summarizer.prompt import build_prompt, example_for, repair_prompt
 from summarizer.render import Entry, render_digest, render_index
 from summarizer.selection import Selection, select
 from summarizer.sidecar import Record
@@ -45,6 +45,8 @@ class DigestResult:
     failures: dict[str, int]  # rule -> papers still failing it after retries
     left_out: dict[str, int]  # selection rule -> papers of the day it left out (see selection.select)
     warnings: tuple[str, ...]  # said up front, e.g. a style the model does not write well
+    quality: str = ""  # the style's quality signals in one line (quality.headline)
+    defects: tuple[str, ...] = ()  # what is wrong with the day as a whole (quality.one_triple_day)
 
 
 def get_style(name: str) -> Style:
@@ -115,10 +117,12 @@ def digest(
             archive.mark_digested(date, [p.id for p in fresh if p.abstract], home=home)
             write_index(home)
     failures = Counter(rule for p in fresh if p.id in records for rule in {pr["rule"] for pr in records[p.id].problems})
+    report = day_quality(date, st, papers, records)
     return DigestResult(
         path=md_path, sidecar=json_path, papers=len(papers), repeats=len(papers) - len(fresh), reused=reused,
         generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if p.id in records and records[p.id].valid),
         no_abstract=len(bare), failures=dict(failures), left_out=left_out, warnings=tuple(warnings),
+        quality=quality.headline(report), defects=tuple(d for d in [quality.one_triple_day(report)] if d),
     )
 
 
@@ -129,6 +133,12 @@ def from_main(state: PartialState, value):
     from accelerate.utils import broadcast_object_list
 
     return broadcast_object_list([value], from_process=0)[0]
+
+
+def day_quality(date: str, st: Style, papers: list[Paper], records: dict[str, Record]) -> dict:
+    """The quality report of the day's records, as `summarizer quality` gives it for the saved sidecar."""
+    doc = sidecar.document(date, st.name, "", {}, [p.to_dict() for p in papers], records)
+    return quality.digest_quality(json.loads(doc))
 
 
 def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict[str, Record],
@@ -199,8 +209,13 @@ def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: G
         repairs=checked.repairs, attempt=attempt,
         sampling={"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
         prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, seconds=round(gen.seconds, 3),
-        truncated=gen.truncated, finished=gen.finished,
+        truncated=gen.truncated, finished=gen.finished, example=getattr(example_shown(st, paper), "name", ""),
     )
+
+
+def example_shown(st: Style, paper: Paper):
+    """The example paper the paper's prompt showed (None for a style that shows none)."""
+    return example_for(st, paper)[1] if st.shot and st.kind == "summary" else None
 
 
 def entry(paper: Paper, rec: Record | None) -> Entry:

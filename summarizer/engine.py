@@ -563,13 +563,15 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
         # One call for every prompt; it returns when all are done, so on_result runs for them all at its end.
         plan = [(None, indices)]
     else:
-        groups: dict[tuple, list[int]] = {}  # seq2seq: one (source, target) pair per batch
+        # seq2seq: one (source, target) pair per batch; causal: one few-shot example per batch, so that the rows
+        # of a batch share the system + example prefix that _prefix_cache prefills once
+        groups: dict[tuple, list[int]] = {}
         for i in indices:
             src, tgt, _, forced = _lang_setup(lm, prompts[i])
-            groups.setdefault((src, tgt, forced), []).append(i)
+            groups.setdefault((src, tgt, forced, prompts[i].shots), []).append(i)
         plan = [
             (forced, [members[j] for j in batch])
-            for (_, _, forced), members in groups.items()
+            for (_, _, forced, _), members in groups.items()
             for batch in plan_batches([len(fitted[i][0]) for i in members], config)
         ]
     eos, causal = _eos_ids(lm), lm.kind == "causal"

@@ -6,10 +6,11 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from summarizer import SummarizerError
 from summarizer.papers import Paper
-from summarizer.styles import EXAMPLE_ABSTRACT, EXAMPLE_TITLE, SCORE_LABELS, STYLES, Field, Style
+from summarizer.styles import EXAMPLE_PAPERS, SCORE_LABELS, STYLES, ExamplePaper, Field, Style
 from summarizer.text import BULLET, keyword, one_line, plain, score_line
 
 
@@ -105,12 +106,37 @@ def _user_turn(style: Style, title: str) -> str:
     return style.user.replace("{title}", title).replace("{min_items}", str(style.fields[0].min_items))
 
 
+def _trigrams(text: str) -> set[str]:
+    text = " ".join(text.lower().split())
+    return {text[i:i + 3] for i in range(len(text) - 2)}
+
+
+@lru_cache(maxsize=8)
+def _example_trigrams() -> tuple[set[str], ...]:
+    return tuple(_trigrams(f"{e.title} {e.abstract}") for e in EXAMPLE_PAPERS)
+
+
+def example_for(style: Style, paper: Paper) -> tuple[str, ExamplePaper | None]:
+    """(the example reply the paper's prompt shows, its example paper): of the style's examples, the one whose paper is
+    least like this paper's title and abstract (the share of the example's character trigrams the paper holds: a
+    Jaccard index would favour the shortest example abstract for every long one), the first on a tie. A model
+    that copies from the example then copies a topic visibly not its paper's, which the copy rules catch; ("", None)
+    for a style without examples."""
+    if not style.examples:
+        return "", None
+    grams = _trigrams(f"{paper.title} {paper.abstract}")
+    like = [len(grams & g) / (len(g) or 1) for g in _example_trigrams()[: len(style.examples)]]
+    i = min(range(len(like)), key=lambda k: (like[k], k))
+    return style.examples[i], EXAMPLE_PAPERS[i]
+
+
 def build_prompt(style: Style, paper: Paper) -> Prompt:
     """The prompt for one paper: fixed instructions (and the example paper's turn, for styles that show it), then
     the title and the delimited abstract as data."""
     shots = ()
-    if style.shot and style.example and style.kind == "summary":
-        shots = ((_user_turn(style, EXAMPLE_TITLE).replace(_ABSTRACT, EXAMPLE_ABSTRACT), style.example),)
+    if style.shot and style.examples and style.kind == "summary":
+        reply, shown = example_for(style, paper)
+        shots = ((_user_turn(style, shown.title).replace(_ABSTRACT, shown.abstract), reply),)
     return Prompt(
         key=paper.id, system=system_prompt(style), user=_user_turn(style, paper.title), abstract=_data(paper.abstract),
         target_lang=style.target_lang if style.kind == "translate" else None,

@@ -13,9 +13,10 @@ from pathlib import Path
 from summarizer import SummarizerError
 
 # 1: the first records; 2: records carry "repairs" and "status", and were judged by the copy/duplicate/grounding
-# rules of the multilingual issue. A version-1 record reads as a version-2 one with no repairs, but digest does not
-# reuse it (it passed older, weaker rules); a newer version than this is refused.
-VERSION = 2
+# rules of the multilingual issue; 3: records carry "example" (the example paper the prompt showed), judged by the
+# derived topic, heading, fragment and broken-word rules. An older record reads as a version-3 one with no repairs
+# and no example, but digest does not reuse it (it passed older, weaker rules); a newer version is refused.
+VERSION = 3
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Record:
     seconds: float = 0.0  # this paper's share of its batch's generation time
     truncated: bool = False  # the abstract was shortened to fit
     finished: bool = True  # the reply ended by itself (EOS, stop string, line limit), not at max_new_tokens
+    example: str = ""  # name of the example paper whose reply the prompt showed (styles.ExamplePaper.name); "" = none
 
     @property
     def valid(self) -> bool:

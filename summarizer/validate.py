@@ -20,7 +20,7 @@ from summarizer.prompt import (
     parse_scores,
     system_prompt,
 )
-from summarizer.styles import EXAMPLE_TOPIC, SCORE_LABELS, Field, Style
+from summarizer.styles import SCORE_LABELS, Field, Style
 from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD, other_scripts
 
 QUOTE = 40  # characters of the reply quoted in a problem message: enough to find it, short enough for one line
@@ -163,6 +163,9 @@ def check_language(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     if (run := _other_script(text, paper, style.language)) is not None:
         return [Problem("language", f"Write in {LANGUAGE_NAMES[style.language]} only (\"{run[:QUOTE]}\" is in "
                                     "another script).")]
+    if style.language != "en" and (broken := broken_words(" ".join(_texts(fields, skip=keywords)), paper)):
+        return [Problem("language", f"Write each word whole, in one script (\"{broken[0]}\" is a word broken "
+                                    "between scripts).")]
     if style.language != "en" and (run := _english_run(_texts(fields, skip=keywords))) is not None:
         return [Problem("language", f"Write in {LANGUAGE_NAMES[style.language]}: \"{run[:QUOTE]}\" is English left "
                                     "untranslated.")]
@@ -192,7 +195,8 @@ LEAKS = [  # (pattern, what it is): text that must never reach a digest
                 r"\bMissing or empty section|\bTranslate the whole abstract\b|\bSpell the paper's names\b|"
                 r"\brepeats the prompt|\bWrite (?:in|about) (?:Korean|Simplified Chinese|English|this paper)\b|"
                 r"\bin another script\b|\bbroken character\b|\bone-sentence reason\b|\binteger score from\b|"
-                r"\bnearly the same as the one for paper\b", re.IGNORECASE), "an echo of the retry prompt"),
+                r"\bnearly the same as the one for paper\b|\bbroken between scripts\b|\bsentence of your own\b|"
+                r"\bpiece of an abstract sentence\b|\bits own heading\b", re.IGNORECASE), "an echo of the retry prompt"),
 ]
 
 
@@ -232,7 +236,27 @@ def check_repetition(style: Style, fields: dict, paper: Paper, n: int = 8, times
     dup = [s for s, c in sentences.items() if c > 1]
     if dup:
         return [Problem("repetition", f"Do not repeat the same sentence (\"{dup[0][:QUOTE]}\").")]
+    if head := repeated_heading(style, fields):
+        return [Problem("repetition", f"Give each item its own heading (\"{head[:QUOTE]}\" heads two items).")]
     return _said_twice(style, fields)
+
+
+ITEM_HEADING = re.compile(r"^(?P<head>[^:：。.!?！？]{1,40})[:：]\s*\S")  # "块大小限制: 按块切分" -> its heading
+ITEM_LABEL = re.compile(r"^[^:：\d]{0,8}\d{1,2}\s*[:：]\s*")  # "挑战1: " before the heading: numbering, not heading
+
+
+def repeated_heading(style: Style, fields: dict) -> str | None:
+    """The first heading ("块大小限制: ...") that two items of one list start with; a numbered label before it
+    ("挑战1: 块大小限制: ...", "挑战2: 块大小限制: ...") is left out."""
+    for _, items in _lists(style, fields, "list"):
+        seen: set[str] = set()
+        for item in map(str, items):
+            if m := ITEM_HEADING.match(ITEM_LABEL.sub("", item)):
+                head = " ".join(m.group("head").lower().split())
+                if head in seen:
+                    return m.group("head")
+                seen.add(head)
+    return None
 
 
 NEAR_MIN = 12  # shingles (15 CJK characters, 15 words): a shorter text may honestly echo another
@@ -358,8 +382,8 @@ def _edits_within(a: str, b: str, most: int) -> bool:
     return row[-1] <= most
 
 
-def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
-    """(a word of `text`, the abstract's name it misspells): a name of the title or abstract (an acronym or CamelCase
+def misspellings(text: str, paper: Paper):
+    """Each (a word of `text`, the abstract's name it misspells), in order: a name of the title or abstract (an acronym or CamelCase
     word, 5+ characters) with a letter or two changed, which the abstract does not hold either ("TerraScore-Bench"
     for "TerraScope-Bench", "Qwen4" for "Qwen3": what a no-repeat ban drives a model to). Case, hyphens, plurals and a
     longer or shorter form ("GLiNER" for "GLiNER2") are not misspellings. 1 of 560 large-model summaries had one
@@ -374,8 +398,75 @@ def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
         for name_folded, name in names.items():
             if not (folded.startswith(name_folded) or name_folded.startswith(folded)) and _edits_within(
                     folded, name_folded, 1 if len(name_folded) < NAME_LONG else 2):
-                return word, name
-    return None
+                yield word, name
+                break
+
+
+def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
+    """The first of `misspellings`, if any."""
+    return next(misspellings(text, paper), None)
+
+
+GLUED = re.compile(r"(?<=[\u4e00-\u9fff\uac00-\ud7a3])[A-Za-z][A-Za-z0-9_.-]*|"
+                   r"[A-Za-z0-9_.-]*[A-Za-z](?=[\u4e00-\u9fff\uac00-\ud7a3])")
+FRAGMENT_MIN = 3  # letters: a shorter Latin run ("Re", "x") says nothing about a word it was cut from
+INFLECTION = 3  # letters an ending may add to a glued word's stem ("segment" -> "segmented")
+
+
+def broken_words(text: str, paper: Paper) -> list[str]:
+    """Latin runs glued to Chinese or Korean ("타jectory", "Diar化") that are a piece of a word of the title or
+    abstract but no word, acronym or stem of it: a word broken between scripts. Honest mixed text glues whole
+    words ("LLM을", "基于Qwen2-VL的")."""
+    source = f"{paper.title} {paper.abstract}"
+    names = {_fold(w) for w in NAME.findall(source)}
+    pieces = set(LATIN_TERM.findall(source.lower()))
+    out = []
+    for m in GLUED.finditer(text):
+        run = m.group(0).strip("._-")
+        low = run.lower()
+        # An acronym ("GQA" for grouped-query attention) is written whole; a piece is judged against whole words
+        if len(low) < FRAGMENT_MIN or run.isupper() or _fold(run) in names or _grounded(low, pieces, set()):
+            continue
+        # A piece of a word, not the word with an ending off ("agent" of "agents", "segment" of "segmented")
+        if not any(low in w and not (w.startswith(low) and len(w) - len(low) <= INFLECTION) for w in pieces):
+            continue
+        out.append(text[max(0, m.start() - 3):m.end() + 3].strip())
+    return list(dict.fromkeys(out))
+
+
+def abstract_fragments(items: list, paper: Paper) -> list[str]:
+    """List items that are a piece of one of the abstract's sentences, word for word, and no sentence themselves
+    ("- a critic-free", "- providing denser supervision": lower case, or no end mark): an abstract cut at its
+    commas is no summary. A clause written as a sentence ("The code is public.") is one."""
+    source = " ".join(paper.abstract.split()).lower()
+    out = []
+    for item in map(str, items):
+        item = item.strip()
+        core = " ".join(item.split()).lower().strip(" .;,")
+        if len(core.split()) < 2 or (at := source.find(core)) < 0:
+            continue
+        before, after = source[:at].rstrip(), source[at + len(core):].lstrip()
+        whole = (not before or before[-1] in ".!?:") and (not after or after[0] in ".!?")
+        sentence = item[:1].isupper() and item.endswith((".", "!", "?", "。"))
+        if not (whole or sentence):
+            out.append(item)
+    return out
+
+
+PROSE_NAME = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z0-9][A-Za-z0-9-]*")  # "WorldGrow", "Qwen2-VL", "LLM" in any prose
+NAMES_MIN = 2  # names a Chinese or Korean summary must give before none of them grounded says "another paper"
+
+
+def _stray_names(text: str, paper: Paper, words: set[str], stems: set[str]) -> str | None:
+    """The first name of `text` when it gives NAMES_MIN or more (acronyms, CamelCase words) and none of them is the
+    title's or abstract's: a Chinese summary with too few Latin terms for the share rule, of another paper."""
+    source = {_fold(w) for w in NAME.findall(f"{paper.title} {paper.abstract}")}
+    names = list(dict.fromkeys(PROSE_NAME.findall(text)))
+    if len(names) < NAMES_MIN:
+        return None
+    grounded = [n for n in names if _fold(n) in source
+                or any(_grounded(w, words, stems) for w in LATIN_TERM.findall(n.lower()))]
+    return None if grounded else names[0]
 
 
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
@@ -398,6 +489,9 @@ def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
         what = "content words"
     else:
         found = [w for w in LATIN_TERM.findall(text) if w not in SUMMARY_WORDS and len(w) >= 2]
+        if (stray := _stray_names(prose(fields), paper, words, stems)) is not None:
+            return [Problem("grounding", f"Write about this paper: none of the names it gives come from its abstract "
+                                         f"(\"{stray}\" does not).")]
         if len(found) < LATIN_MIN_WORDS:
             return []
         what = "English terms"
@@ -431,8 +525,8 @@ def similarity(a: str, b: str) -> float:
 
 @lru_cache(maxsize=32)
 def _fixed(style: Style) -> frozenset:
-    """Shingles of every fixed text of the style: system prompt (layout skeleton included), user turn, example."""
-    return frozenset(shingles(f"{system_prompt(style)} {style.user} {style.example}"))
+    """Shingles of every fixed text of the style: system prompt (layout skeleton included), user turn, examples."""
+    return frozenset(shingles(f"{system_prompt(style)} {style.user} {' '.join(style.examples)}"))
 
 
 # One sentence, item or reason this much from the example/prompt is a copied line: a generic score reason taken
@@ -463,21 +557,95 @@ def check_copy(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     copied = _example_keywords(style) & {_keyword_en(k) for f, items in _lists(style, fields, "keywords") for k in items}
     if stray := sorted(en for en in copied if not any(_grounded(w, words, stems) for w in LATIN_TERM.findall(en))):
         return [Problem("copy", f"Write keywords of this paper: \"{stray[0]}\" is the prompt example's keyword.")]
-    if style.kind == "summary" and (topic := example_topic(prose(fields), paper)):
-        return [Problem("copy", f"Write about this paper: \"{topic[0]}\" is the prompt example's topic, and this "
-                                f"abstract never says \"{topic[1]}\".")]
+    if style.kind == "summary" and (topic := example_topic(style, prose(fields), paper)):
+        said = ", ".join(f'"{t}"' for t in topic[:3])
+        return [Problem("copy", f"Write about this paper: {said} is the prompt example's topic, not this abstract's.")]
     return []
 
 
-def example_topic(text: str, paper: Paper) -> tuple[str, str] | None:
-    """(a word of the example paper's topic in `text`, its English) when the paper's title and abstract hold none of
-    its English word-starts (see styles.EXAMPLE_TOPIC): too short for the shingle rules, it was copied."""
-    source, text = f"{paper.title} {paper.abstract}".lower(), text.lower()
-    for word, english in EXAMPLE_TOPIC.items():
-        if word.lower() in text and not any(re.search(rf"\b{e}", source) for e in english):
-            return word, english[0]
-    return None
+# ---- the example's topic, derived from the example texts (no word list)
 
+TOPIC_UNIT = re.compile(r"[\u4e00-\u9fff]{2,}|[\uac00-\ud7a3]{2,}|[a-z][a-z0-9]{3,}")  # CJK/Hangul runs, Latin words
+# Grammar, not topic: Chinese function characters (a pair holding one is no term) and Korean particles (taken off a
+# word's end). Language data, the same for every example.
+ZH_FUNCTION = set("的了在和与是对把为个一以及其并将从被等或而这该于也都能可让使上中后过进行")
+KO_PARTICLES = re.compile(r"(?:에서는|으로는|에서|에게|에도|에는|으로|까지|부터|입니다|합니다|을|를|이|가|은|는|의|에|로|와|과|도)$")
+# Occurrences per example reply a Chinese pair or Korean word needs to be the example's topic: a passing word is said
+# once, a generic one ("训练", "合成") twice across four replies, the topic ("光流", "手写") again and again; a
+# language with one reply (Korean) has too few words to ask more than twice.
+TOPIC_RECUR = 3
+TOPIC_RECUR_ONE = 2
+TOPIC_MIN = 2  # topic terms of the shown example, absent from this paper, that make a reply a copy (one: a word
+#                the reply may share by chance, "评分" in a paper on scoring)
+TOPIC_SUPPORT = 2  # the example abstract's own words this abstract must share before its topic is this paper's too
+
+
+def topic_units(text: str) -> Counter:
+    """A text's units for topic matching, counted: character pairs of its Chinese runs (no function character),
+    its Korean words (particle off), its Latin words of 4+ letters (summary words left out)."""
+    out: Counter = Counter()
+    for run in TOPIC_UNIT.findall(text.lower()):
+        if run[0].isascii():
+            out.update([run] if run not in SUMMARY_WORDS else [])
+        elif HANGUL.match(run):
+            word = KO_PARTICLES.sub("", run)
+            out.update([word if len(word) >= 2 else run])  # "풀이" keeps its "이": a word, not a particle
+        else:
+            out.update(p for i in range(len(run) - 1) if not ZH_FUNCTION & set(p := run[i:i + 2]))
+    return out
+
+
+@lru_cache(maxsize=16)
+def example_topics(language: str) -> tuple[tuple[frozenset, frozenset], ...]:
+    """Per example paper (styles.EXAMPLE_PAPERS order): (the topic terms of its `language` replies, its own words).
+    A topic term is a unit of that paper's replies that no other example paper's reply and no prompt text of the
+    language holds; a Chinese pair or Korean word must also recur TOPIC_RECUR times per reply of that language
+    (TOPIC_RECUR_ONE where the language has one). Own words: Latin words of its title, and those its abstract says twice, that no
+    other example paper's title or abstract has."""
+    from summarizer.styles import EXAMPLE_PAPERS, STYLES
+
+    styles = [st for st in STYLES.values() if st.language == language and st.examples]
+    replies = [[prose(parse_output(st, st.examples[i])) for st in styles if i < len(st.examples)]
+               for i in range(len(EXAMPLE_PAPERS))]
+    prompt = set().union(*(topic_units(f"{system_prompt(st)} {st.user}") for st in styles)) if styles else set()
+    # An example's own words: its title's, and those its abstract says twice (its topic, not a passing word)
+    own_words = [set(topic_units(e.title)) | {w for w, c in topic_units(e.abstract).items() if c >= 2}
+                 for e in EXAMPLE_PAPERS]
+    all_words = [set(topic_units(f"{e.title} {e.abstract}")) for e in EXAMPLE_PAPERS]
+    out = []
+    for i, texts in enumerate(replies):
+        others = set().union(*(topic_units(t) for j, r in enumerate(replies) if j != i for t in r), prompt)
+        counts = sum((topic_units(t) for t in texts), Counter())
+        least = TOPIC_RECUR * len(texts) if len(texts) > 1 else TOPIC_RECUR_ONE
+        terms = {u for u, c in counts.items() if u not in others and (u[0].isascii() or c >= least)}
+        words = own_words[i] - set().union(*(w for j, w in enumerate(all_words) if j != i))
+        out.append((frozenset(terms), frozenset(words)))
+    return tuple(out)
+
+
+def example_topic(style: Style, text: str, paper: Paper, shown=None) -> list[str]:
+    """The topic terms of the example this paper's prompt shows (see example_topics) that `text` holds and this
+    paper's title and abstract do not: a Latin term when the abstract lacks it, a Chinese or Korean one when the
+    abstract shares fewer than TOPIC_SUPPORT of the example abstract's own words. TOPIC_MIN of them, or the example
+    paper's name alone, are a copy of the example's topic; else []. `shown`: the example paper (default: the one
+    prompt.example_for shows this paper)."""
+    from summarizer.prompt import example_for
+
+    shown = shown or example_for(style, paper)[1]
+    if shown is None:
+        return []
+    from summarizer.styles import EXAMPLE_PAPERS
+
+    terms, own = example_topics(style.language)[EXAMPLE_PAPERS.index(shown)]
+    words, stems = _source_words(paper)
+    # An own word is shared when the abstract has it or a longer form of it ("math" in "mathematical")
+    shared = sum(_grounded(w, words, stems) or any(x.startswith(w) for x in words) for w in own)
+    hits = sorted(u for u in set(topic_units(text)) & terms
+                  if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT))
+    name = shown.name.lower()
+    if name in text.lower() and name not in f"{paper.title} {paper.abstract}".lower():
+        return [shown.name, *hits]
+    return hits if len(hits) >= TOPIC_MIN else []
 
 
 def _keyword_en(item) -> str:
@@ -490,12 +658,13 @@ def _keyword_en(item) -> str:
 
 @lru_cache(maxsize=32)
 def _example_keywords(style: Style) -> frozenset:
-    """English halves of the keywords in the style's example reply."""
+    """English halves of the keywords in the style's example replies."""
     keyword_fields = _keyword_fields(style)
     if not keyword_fields:
         return frozenset()
-    fields = parse_output(style, style.example) or {}
-    return frozenset(en for name in keyword_fields for k in fields.get(name) or [] if (en := _keyword_en(k)))
+    parsed = [parse_output(style, example) or {} for example in style.examples]
+    return frozenset(en for fields in parsed for name in keyword_fields for k in fields.get(name) or []
+                     if (en := _keyword_en(k)))
 
 
 def duplicates(summaries: dict[str, str]) -> dict[str, Problem]:
@@ -550,6 +719,15 @@ def check_coverage(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     return []
 
 
+def check_fragments(style: Style, fields: dict, paper: Paper) -> list[Problem]:
+    """No list item is a piece of an abstract sentence word for word (the abstract cut at its commas)."""
+    for _, items in _lists(style, fields, "list"):
+        if cut := abstract_fragments(items, paper):
+            return [Problem("fragment", f"Write each item as a sentence of your own: \"{cut[0][:QUOTE]}\" is a "
+                                        "piece of an abstract sentence.")]
+    return []
+
+
 RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
     "required": check_required,
     "bullets": check_bullets,
@@ -561,6 +739,7 @@ RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
     "numbers": check_numbers,
     "grounding": check_grounding,
     "copy": check_copy,
+    "fragment": check_fragments,
     "length": check_length,
     "coverage": check_coverage,
 }

@@ -11,7 +11,7 @@ import pytest
 from conftest import json_response
 from typer.testing import CliRunner
 
-from summarizer import SummarizerError, archive, compose
+from summarizer import SummarizerError, archive, compose, sidecar
 from summarizer import digest as pipeline
 from summarizer.cli import app
 from summarizer.config import GenerationConfig
@@ -298,6 +298,8 @@ def test_cli_digest_end_to_end_on_a_tiny_model(hf_day, home, tiny_long_context_d
     assert [i for i, _ in ids_in(page)] == ["2503.00001", "2503.00003", "2503.00002"]
     assert page.count("summary unavailable:") == 3
     assert "3 papers (0 repeats)" in res.output and "failing rules:" in res.output
+    # The line before the path names the style's quality signals (quality.STYLE_SIGNALS).
+    assert res.output.strip().splitlines()[-2].startswith("quality: papers with an abstract fragment")
     side = json.loads(Path(last).with_suffix(".json").read_text(encoding="utf-8"))
     assert side["provenance"]["model"]["dtype"] == "float32"
     assert (home / "digests" / "README.md").exists()
@@ -366,7 +368,7 @@ def test_a_sidecar_of_another_version_is_not_reused(hf_day, home, monkeypatch, c
     again = FakeEngine(good.reply)
     result = run("en-bullets", again, monkeypatch, home)
     assert result.reused == 0 and len(again.calls[0]) == 3
-    assert "is version 1, not 2" in caplog.text
+    assert f"is version 1, not {sidecar.VERSION}" in caplog.text
 
 
 def test_a_paragraph_cut_by_its_token_allowance_ends_at_a_whole_sentence(hf_day, home, monkeypatch):

@@ -10,8 +10,15 @@ import pytest
 
 from summarizer import SummarizerError
 from summarizer.papers import Paper
-from summarizer.prompt import OutputFormatError, build_prompt, format_output, parse_output, repair_prompt
-from summarizer.styles import DATA_RULE, EXAMPLE_ABSTRACT, EXAMPLE_TITLE, STYLES
+from summarizer.prompt import (
+    OutputFormatError,
+    build_prompt,
+    example_for,
+    format_output,
+    parse_output,
+    repair_prompt,
+)
+from summarizer.styles import DATA_RULE, EXAMPLE_PAPERS, STYLES
 from summarizer.validate import check_reply, validate
 
 FIELDS = json.loads((Path(__file__).parent / "golden" / "fields.json").read_text(encoding="utf-8"))
@@ -84,18 +91,32 @@ def test_layout_round_trips(name):
     assert parse_output(style, f"```\n{reply}\n```\n") == FIELDS[name]
 
 
-@pytest.mark.parametrize("name", [n for n in sorted(STYLES) if STYLES[n].example])
-def test_example_is_shown_only_as_a_turn_after_its_own_abstract(name):
+@pytest.mark.parametrize("name", [n for n in sorted(STYLES) if STYLES[n].examples])
+def test_every_example_is_shown_only_as_a_turn_after_its_own_abstract(name):
     style = STYLES[name]
-    assert all(parse_output(style, style.example)[f.name] for f in style.fields)
-    tinyflow = PAPER.replace(title=EXAMPLE_TITLE, abstract=EXAMPLE_ABSTRACT)
-    # About its own paper it breaks no rule but one: it is the style's example, which no reply may reuse.
-    assert {p.rule for p in check_reply(style, style.example, tinyflow).problems} <= {"copy"}
+    assert len(style.examples) == len(EXAMPLE_PAPERS)  # one reply per example paper, in their order
+    for reply, shown in zip(style.examples, EXAMPLE_PAPERS, strict=True):
+        assert all(parse_output(style, reply)[f.name] for f in style.fields)
+        own = PAPER.replace(title=shown.title, abstract=shown.abstract)
+        # About its own paper it breaks no rule but one: it is the style's example, which no reply may reuse.
+        assert {p.rule for p in check_reply(style, reply, own).problems} <= {"copy"}, shown.name
     prompt = build_prompt(style, PAPER)
     # Never shown bare in the instructions; shown, when at all, as a finished turn after its own abstract.
-    assert style.example not in prompt.system and style.example not in prompt.user
+    assert not any(reply in prompt.system or reply in prompt.user for reply in style.examples)
     if prompt.shots:
-        assert [reply for _, reply in prompt.shots] == [style.example] and EXAMPLE_ABSTRACT in prompt.shots[0][0]
+        reply, shown = example_for(style, PAPER)
+        assert [r for _, r in prompt.shots] == [reply] and shown.abstract in prompt.shots[0][0]
+
+
+def test_each_paper_is_shown_the_example_least_like_it_and_zh_digest_examples_score_apart():
+    from summarizer.quality import example_scores
+
+    style = STYLES["zh-tldr"]
+    for shown in EXAMPLE_PAPERS:  # a paper on an example's own topic is shown another example
+        assert example_for(style, PAPER.replace(title=shown.title, abstract=shown.abstract))[1] != shown
+    assert example_for(STYLES["zh-translate"], PAPER) == ("", None)
+    digest = STYLES["zh-digest"]
+    assert len({example_scores(digest, reply) for reply in digest.examples}) == len(digest.examples)
 
 
 ZH_DRIFT = """```markdown

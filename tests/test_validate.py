@@ -12,7 +12,17 @@ import pytest
 from summarizer.papers import Paper
 from summarizer.prompt import format_output, parse_output, repair_prompt
 from summarizer.styles import STYLES
-from summarizer.validate import RULES, duplicates, numbers, prose, repair, script_share, similarity, validate
+from summarizer.validate import (
+    RULES,
+    duplicates,
+    example_topic,
+    numbers,
+    prose,
+    repair,
+    script_share,
+    similarity,
+    validate,
+)
 
 FIELDS = json.loads((Path(__file__).parent / "golden" / "fields.json").read_text(encoding="utf-8"))
 PAPER = Paper(
@@ -30,7 +40,7 @@ def rules(style, fields, paper=PAPER) -> list[str]:
 
 def test_rule_names_are_stable():
     assert list(RULES) == ["required", "bullets", "keywords", "scores", "language", "leak", "repetition",
-                           "numbers", "grounding", "copy", "length", "coverage"]
+                           "numbers", "grounding", "copy", "fragment", "length", "coverage"]
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
@@ -482,9 +492,6 @@ def test_a_keyword_of_the_example_that_the_abstract_names_is_no_copy():
     assert "copy" not in rules(ZH, zh(keywords=keywords), paper)
 
 
-TOPIC = {"zh": "Gizmo也能统计光流。", "ko": "Gizmo는 채널도 셉니다."}  # a word of the example paper's topic each
-
-
 def with_added(name: str, text: str) -> dict:
     """The style's valid fields with `text` added to the end of its last paragraph or list item."""
     field = [f for f in STYLES[name].fields if f.kind in ("text", "list")][-1]
@@ -492,17 +499,34 @@ def with_added(name: str, text: str) -> dict:
     return {**FIELDS[name], field.name: f"{value} {text}" if field.kind == "text" else [*value[:-1], f"{value[-1]} {text}"]}
 
 
-@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary" and s.language in TOPIC])
-def test_a_word_of_the_examples_topic_that_the_abstract_never_says_is_a_copy(name):
-    """The 0.5B model carried the example paper's topic into other papers' summaries in phrases too short for the
-    line rule ("HoloCine在多个光流基准上实验", "다양한 채널을 제거합니다"; 13 valid replies of 70). A paper whose
-    abstract says "flow" or "channel" may use the words."""
+def shown_topic(name: str, paper=PAPER) -> tuple[list[str], object]:
+    """Two topic terms of the example the paper's prompt shows (derived from the example texts; Chinese or Korean
+    ones first), and that example paper."""
+    from summarizer.prompt import example_for
+    from summarizer.styles import EXAMPLE_PAPERS
+    from summarizer.validate import example_topics
+
     st = STYLES[name]
-    fields = with_added(name, TOPIC[st.language])
-    assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, fields)
+    _, shown = example_for(st, paper)
+    terms = example_topics(st.language)[EXAMPLE_PAPERS.index(shown)][0]
+    own = [t for t in sorted(terms, key=lambda t: (t.isascii(), t)) if t != shown.name.lower()]
+    return own[:2], shown
+
+
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary"])
+def test_the_shown_examples_topic_that_the_abstract_never_says_is_a_copy(name):
+    """The 0.5B model carried the example paper's topic into other papers' summaries in phrases too short for the
+    line rule ("HoloCine在多个光流基准上实验", "다양한 채널을 제거합니다"). What is the example's topic is derived
+    from the example texts (example_topics), never listed; an abstract that shares the example's own words may use it."""
+    st = STYLES[name]
+    terms, shown = shown_topic(name)
+    sep = " " if st.language != "zh" else ""
+    fields = with_added(name, sep.join(terms) + ("." if st.language != "zh" else "。"))
+    assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, fields), terms
     assert any("example's topic" in p.message for p in validate(st, fields, PAPER))
-    paper = dataclasses.replace(PAPER, abstract=PAPER.abstract + " Counting also works on optical flow and each colour channel.")
-    assert rules(st, fields, paper) == []
+    # The paper a prompt shows an example for is not the example's paper; one that shares its words may use them.
+    paper = dataclasses.replace(PAPER, abstract=f"{PAPER.abstract} {shown.abstract}")
+    assert example_topic(st, prose(fields), PAPER, shown) and not example_topic(st, prose(fields), paper, shown)
 
 
 @pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary"])
@@ -510,9 +534,11 @@ def test_the_example_papers_name_is_a_copy_unless_the_abstract_says_it(name):
     """"TinyFlow在SLay the Spire 2游戏的环境中…" passed as a zh-details summary of a paper on agents' memory: one
     Latin term is too few for the grounding rule's share."""
     st = STYLES[name]
-    named = with_added(name, "tinyFlow" if st.language == "en" else "TINYFLOW")
+    _, shown = shown_topic(name)
+    named = with_added(name, shown.name[:1].lower() + shown.name[1:] if st.language == "en" else shown.name.upper())
     assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, named)
-    assert "copy" not in rules(st, named, dataclasses.replace(PAPER, abstract=PAPER.abstract + " It extends TinyFlow."))
+    abstract = f"{PAPER.abstract} It extends {shown.name}."
+    assert not example_topic(st, prose(named), dataclasses.replace(PAPER, abstract=abstract), shown)
 
 
 @pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.language != "en"])
