@@ -182,8 +182,10 @@ def test_one_make_bench_run_reports_the_day_the_naive_ratio_and_the_load(bench, 
     out = capsys.readouterr().out
     report = json.loads(out.strip().splitlines()[-1])
     plans = [r["plan"] for r in report["runs"]]
-    assert plans == ["static, max_padding 1", "one at a time (naive loop)"]
-    assert report["runs"][1]["batches"] == 2 and report["runs"][1]["prompt_padding_pct"] == 0.0
+    # The default plan, the same with stopped rows kept (--compare-drop, default 0), then the naive loop.
+    assert plans == ["static, max_padding 1", "static, drop_finished 0", "one at a time (naive loop)"]
+    assert report["runs"][1]["same_text_as_first"] == 2
+    assert report["runs"][2]["batches"] == 2 and report["runs"][2]["prompt_padding_pct"] == 0.0
     assert report["engine_over_naive_papers_per_min"] > 0 and "naive loop papers per minute" in out
     assert {"decode_waste_pct", "prompt_padding_pct", "papers_per_min"} <= set(report["runs"][0])
     load = report["load"]
