@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="append one JSON line per (style, day) here")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep each run's SUMMARIZER_HOME under DIR/<style>-<day> (for `summarizer quality`)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     lm = load_model(args.model)
@@ -58,9 +60,10 @@ def main() -> None:
         for feed in args.feeds:
             date = DAY.search(feed.name).group(1)
             t = time.perf_counter()
-            with tempfile.TemporaryDirectory() as home:
+            with tempfile.TemporaryDirectory() as tmp:
+                home = args.keep / f"{style}-{date}" if args.keep else Path(tmp)
                 res = digest(date, style, source=str(feed), limit=args.limit, arxiv=False, retries=args.retries,
-                             home=Path(home), lm=lm)
+                             home=home, lm=lm)
                 records = json.loads(res.sidecar.read_text(encoding="utf-8"))["records"]
             seconds = time.perf_counter() - t
             ok = {pid for pid, r in records.items() if r["fields"] and not r["problems"]}  # no-abstract: not valid

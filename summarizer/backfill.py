@@ -14,6 +14,7 @@ from pathlib import Path
 from summarizer import SummarizerError, archive, digest, engine, sidecar
 from summarizer.selection import select
 from summarizer.text import one_line
+from summarizer.validate import RULES_VERSION
 
 MAX_DAYS = 366  # a longer range is more likely a typo in a year than a wish
 
@@ -45,7 +46,7 @@ def day_source(source: str, date: str) -> str:
 
 def finished(date: str, style: str, lm: engine.LoadedModel, home: Path | None = None, **selecting) -> bool:
     """The day's digest holds a record for every paper the archive lists for it (after the same selection), from
-    this model and prompt version. Reads files only; an empty or unreadable day is never finished."""
+    this model, prompt version and rules' version. Reads files only; an empty or unreadable day is never finished."""
     _, json_path = digest.digest_paths(date, style, home)
     listed = archive.load_papers(date, home)
     if not listed or not json_path.exists():
@@ -56,7 +57,8 @@ def finished(date: str, style: str, lm: engine.LoadedModel, home: Path | None = 
     except (OSError, ValueError, SummarizerError):
         return False
     prov = doc.get("provenance", {})
-    if (doc.get("version") != sidecar.VERSION or prov.get("model") != dict(lm.provenance)
+    if (doc.get("version") != sidecar.VERSION or prov.get("rules") != RULES_VERSION
+            or prov.get("model") != dict(lm.provenance)
             or prov.get("prompt_version") != digest.get_style(style).prompt_version):
         return False
     expected = {p.id for p in select(sorted(listed, key=lambda p: -p.upvotes), **selecting)[0]}

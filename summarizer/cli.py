@@ -404,6 +404,9 @@ def digest(
     typer.echo(f"{result.papers} papers ({result.repeats} repeats): {result.reused} reused, {result.generated} "
                f"generated, {result.valid} valid, {result.no_abstract} without an abstract (not summarized); "
                f"failing rules: {failed}{chosen}.")
+    if result.generated:
+        typer.echo(f"engine rounds: {result.rounds} for {result.generated} papers "
+                   f"({result.rounds / result.generated:.1f} a paper, at most {result.round_budget} each).")
     for defect in result.defects:
         typer.echo(f"defect: {defect}")
     typer.echo(result.quality)

@@ -20,6 +20,7 @@ from summarizer.config import GenerationConfig
 from summarizer.engine import Generation, LoadedModel
 from summarizer.papers import Paper
 from summarizer.prompt import OutputFormatError, Prompt, parse_output
+from summarizer.redraw import Drawn, best_of, charge
 from summarizer.styles import SCORE_LABELS, Field, Style
 from summarizer.validate import SENTENCE, SENTENCE_BREAK, SENTENCE_END, check_repetition, check_reply
 
@@ -174,7 +175,8 @@ def _piece_problems(style: Style, prompt: Prompt, text: str, before: str, sep: s
 
 
 def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
-              on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
+              on_result: Callable[[int, Generation], None] | None = None,
+              spent: dict[str, int] | None = None) -> list[Generation]:
     """Every abstract cut into pieces (see PIECE_WORDS), all pieces of all papers through one engine call (so they
     batch by length), a failing piece redrawn (see PIECE_REDRAWS), each paper's translation its pieces joined in order."""
     cut = [pieces(p.abstract, PIECE_WORDS) for p in prompts]
@@ -182,34 +184,27 @@ def translate(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
     # A piece is at most a third or so of an abstract: half the whole allowance leaves room to spare, and bounds what
     # a looping row costs its batch.
     cfg = dataclasses.replace(config, max_new_tokens=config.max_new_tokens // 2)
-    # Each piece's own lead-in ("번역:", "译文：") goes, as parse_output strips it from a whole reply.
-    gens = [dataclasses.replace(g, text=_translation(style, g.text)) for g in engine.generate(lm, flat, cfg)]
     sep = "" if style.language == "zh" else " "  # Chinese sentences end in "。" and join without a space
     paper_of = [i for i, parts in enumerate(cut) for _ in parts]  # flat piece index -> paper index
 
-    def problems(j: int, text: str) -> int:
-        before = gens[j - 1].text if j and paper_of[j - 1] == paper_of[j] else ""
-        return _piece_problems(style, flat[j], text, before, sep)
+    def draw(todo: list[int], n: int, kept: dict[int, Drawn]) -> list[Drawn]:
+        # Each piece's own lead-in ("번역:", "译文：") goes, as parse_output strips it from a whole reply.
+        gens = {j: dataclasses.replace(g, text=_translation(style, g.text))
+                for j, g in zip(todo, engine.generate(lm, [flat[j] for j in todo], _redraw(cfg, n) if n else cfg),
+                                strict=True)}
+        out = []
+        for j in todo:
+            # The piece before as it stands: its kept draw, or this round's when it has none yet.
+            before = (kept[j - 1].gen.text if j - 1 in kept else gens[j - 1].text) \
+                if j and paper_of[j - 1] == paper_of[j] else ""
+            out.append(Drawn(None, gens[j], _piece_problems(style, flat[j], gens[j].text, before, sep)))
+        return out
 
-    bad = {j: n for j, g in enumerate(gens) if (n := problems(j, g.text))}
-    for draw in range(1, PIECE_REDRAWS + 1):
-        if not bad:
-            break
-        again = sorted(bad)
-        sampled = _redraw(cfg, draw)
-        for j, g in zip(again, engine.generate(lm, [flat[j] for j in again], sampled), strict=True):
-            g = dataclasses.replace(g, text=_translation(style, g.text))
-            n = problems(j, g.text)
-            # The better draw stays (the first on a tie); the piece's cost is both draws.
-            cost = {"completion_tokens": gens[j].completion_tokens + g.completion_tokens,
-                    "seconds": gens[j].seconds + g.seconds}
-            gens[j] = dataclasses.replace(g if n < bad[j] else gens[j], **cost)
-            bad[j] = min(n, bad[j])
-            if not bad[j]:
-                del bad[j]
+    kept = best_of(range(len(flat)), draw, PIECE_REDRAWS, owner=lambda j: flat[j].key,
+                   spent={} if spent is None else spent, budget=config.round_budget)
     out, k = [], 0
     for i, (prompt, parts) in enumerate(zip(prompts, cut, strict=True)):
-        out.append(_joined(prompt.key, gens[k:k + len(parts)], sep))
+        out.append(_joined(prompt.key, [kept[j].gen for j in range(k, k + len(parts))], sep))
         k += len(parts)
         if on_result is not None:
             on_result(i, out[-1])
@@ -229,20 +224,16 @@ def _problems(style: Style, prompt: Prompt, reply: str) -> Counter:
 
 
 def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[int, str], field: Field,
-             config: GenerationConfig, stops: tuple[str, ...], judged: dict[int, Counter],
+             config: GenerationConfig, stops: tuple[str, ...], judged: dict[int, Counter], spent: dict[str, int],
              ) -> dict[int, tuple[str, Generation, Counter]]:
     """One section of a group of papers (`starts`: paper index -> its reply so far plus the section's start): a round
     for all, then seeded sampled draws (see SECTION_REDRAWS) for those whose section adds problems to `judged` (the
     reply so far's). Per paper: the reply with its section, the kept draw (costing every draw), its problems."""
-    kept: dict[int, tuple[str, Generation, Counter]] = {}
-    added: dict[int, int] = {}
-    spent: dict[int, tuple[int, float]] = {}  # completion tokens and seconds of every draw
-    todo = sorted(starts)
-    for draw in range(SECTION_REDRAWS + 1):
-        if not todo:
-            break
-        drawn = _redraw(config, draw) if draw else config
-        gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in todo], drawn)
+
+    def draw(todo: list[int], n: int, _kept) -> list[Drawn]:
+        gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in todo],
+                               _redraw(config, n) if n else config)
+        out = []
         for i, gen in zip(todo, gens, strict=True):
             start = len(starts[i].strip())
             text = _cut(gen.text, start, stops)
@@ -250,14 +241,12 @@ def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[
                 text = _whole(text, field, start)  # unfinished last line may be the one that is no bullet)
             text = _paragraph(text, start) if field.kind == "text" else _bullets(text, start)
             problems = _problems(style, prompts[i], text)
-            n = sum((problems - judged[i]).values())
-            if i not in kept or n < added[i]:  # the better draw stays (the first on a tie)
-                kept[i], added[i] = (text, gen, problems), n
-            tokens, seconds = spent.get(i, (0, 0.0))
-            spent[i] = (tokens + gen.completion_tokens, seconds + gen.seconds)
-        todo = [i for i in todo if added[i]]
-    return {i: (text, dataclasses.replace(gen, completion_tokens=spent[i][0], seconds=spent[i][1]), problems)
-            for i, (text, gen, problems) in kept.items()}
+            out.append(Drawn((text, problems), gen, sum((problems - judged[i]).values())))
+        return out
+
+    kept = best_of(sorted(starts), draw, SECTION_REDRAWS, owner=lambda i: prompts[i].key, spent=spent,
+                   budget=config.round_budget)
+    return {i: (d.value[0], d.gen, d.value[1]) for i, d in kept.items()}
 
 
 def _items(style: Style, field: Field, text: str) -> int:
@@ -290,7 +279,7 @@ def _first_bad(style: Style, prompt: Prompt, text: str) -> int | None:
 
 
 def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
-              on_result: Callable[[int, Generation], None] | None) -> list[Generation]:
+              on_result: Callable[[int, Generation], None] | None, spent: dict[str, int]) -> list[Generation]:
     """A one-field reply in one engine pass, stopped after its last list item and ended at a whole part if cut off
     by its allowance.
 
@@ -309,7 +298,7 @@ def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
     def rate(i: int, raw: Generation) -> None:  # a cut-off part later dropped counts: its tokens are given back
         rates.setdefault(i, raw.completion_tokens / max(len(raw.text) - len(prompts[i].prefill), 1))
 
-    def again(i: int, gen: Generation) -> tuple[str, int] | None:
+    def plan(i: int, gen: Generation) -> tuple[str, int] | None:
         """The items a reply keeps if it is to be drawn again from its first bad item or its end (None if not):
         its text up to there, and the tokens left of its allowance for the rest."""
         if field.kind != "list":
@@ -321,56 +310,65 @@ def _one_pass(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Gene
         left = cfg.max_new_tokens - round(rates[i] * max(len(kept) - len(prompts[i].prefill), 0))
         return (kept, left) if left >= SECTION_TOKENS["list"] else None  # room for one more item at least
 
+    reported: set[int] = set()
+
     def report(i: int, raw: Generation) -> None:  # a reply to be drawn again is reported when it is
         rate(i, raw)
-        if on_result is not None and not again(i, gen := ended(raw, len(prompts[i].prefill))):
+        if on_result is not None and not plan(i, gen := ended(raw, len(prompts[i].prefill))):
             on_result(i, gen)
+            reported.add(i)
 
-    raw = engine.generate(lm, prompts, cfg, on_result=report)
-    for i, gen in enumerate(raw):
-        rate(i, gen)
-    gens = [ended(gen, len(prompts[i].prefill)) for i, gen in enumerate(raw)]
-    todo = {i: plan for i, gen in enumerate(gens) if (plan := again(i, gen))}
-    done = set(todo)
-    for draw in range(1, ITEM_REDRAWS + 1):
-        if not todo:
-            break
-        keys = sorted(todo)
-        more = [dataclasses.replace(prompts[i], prefill=f"{todo[i][0]}\n-" if todo[i][0] else prompts[i].prefill)
+    def problems(i: int, gen: Generation) -> int:
+        return sum(_problems(style, prompts[i], gen.text).values())
+
+    def draw(keys: list[int], n: int, kept: dict[int, Drawn]) -> list[Drawn]:
+        if not n:
+            raw = engine.generate(lm, prompts, cfg, on_result=report)
+            for i, gen in enumerate(raw):
+                rate(i, gen)
+            gens = [ended(g, len(prompts[i].prefill)) for i, g in enumerate(raw)]
+            return [Drawn(None, g, problems(i, g)) for i, g in enumerate(gens)]
+        plans = {i: plan(i, kept[i].gen) for i in keys}
+        more = [dataclasses.replace(prompts[i], prefill=f"{plans[i][0]}\n-" if plans[i][0] else prompts[i].prefill)
                 for i in keys]
-        kept = min(len(NEXT_ITEM.findall(todo[i][0])) + bool(todo[i][0]) for i in keys)  # fewest items kept
-        rest = dataclasses.replace(_redraw(cfg, draw), max_new_tokens=min(todo[i][1] for i in keys),
-                                   max_lines=max(cfg.max_lines - kept, 1))
+        items = min(len(NEXT_ITEM.findall(plans[i][0])) + bool(plans[i][0]) for i in keys)  # fewest items kept
+        rest = dataclasses.replace(_redraw(cfg, n), max_new_tokens=min(plans[i][1] for i in keys),
+                                   max_lines=max(cfg.max_lines - items, 1))
+        out = []
         for i, prompt, gen in zip(keys, more, engine.generate(lm, more, rest), strict=True):
-            first = gens[i]  # (from the prefill's "\n-": a cut-off first new item goes too)
-            gen = dataclasses.replace(
-                ended(gen, max(len(prompt.prefill) - 2, 0)), prompt_tokens=first.prompt_tokens,
-                completion_tokens=first.completion_tokens + gen.completion_tokens, seconds=first.seconds + gen.seconds,
-                truncated=first.truncated or gen.truncated)
-            old, new = _problems(style, prompts[i], first.text), _problems(style, prompts[i], gen.text)
-            gens[i] = gen if sum(new.values()) <= sum(old.values()) else dataclasses.replace(
-                first, completion_tokens=gen.completion_tokens, seconds=gen.seconds)
-        todo = {i: plan for i in keys if (plan := again(i, gens[i]))}
-    if on_result is not None:
-        for i in sorted(done):
+            first = kept[i].gen  # (from the prefill's "\n-": a cut-off first new item goes too)
+            gen = dataclasses.replace(ended(gen, max(len(prompt.prefill) - 2, 0)), prompt_tokens=first.prompt_tokens,
+                                      truncated=first.truncated or gen.truncated)
+            out.append(Drawn(None, gen, problems(i, gen)))
+        return out
+
+    kept = best_of(range(len(prompts)), draw, ITEM_REDRAWS, owner=lambda i: prompts[i].key, spent=spent,
+                   budget=config.round_budget, again=lambda i, d: plan(i, d.gen) is not None)
+    gens = [kept[i].gen for i in range(len(prompts))]
+    if on_result is not None:  # the replies drawn again, reported now that they are done
+        for i in sorted(set(range(len(prompts))) - reported):
             on_result(i, gens[i])
     return gens
 
 
 def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: GenerationConfig,
-          on_result: Callable[[int, Generation], None] | None = None) -> list[Generation]:
+          on_result: Callable[[int, Generation], None] | None = None,
+          spent: dict[str, int] | None = None) -> list[Generation]:
     """One Generation per prompt, in input order; `on_result` runs as each group of papers is finished.
 
     Section by section: papers go in groups of config.batch_size (sorted by prompt length, so that each round's
     batch pads little); each group runs one engine.generate round per section, every round's prefill being the reply
     so far plus the next section's start, and a section that adds a problem is drawn again (see SECTION_REDRAWS). The
-    Generation sums the rounds' tokens and seconds, every draw's included."""
+    Generation sums the rounds' tokens and seconds, every draw's included. `spent` counts each paper's engine rounds
+    (redraw.best_of): redraws stop for a paper that has spent config.round_budget of them."""
+    spent = {} if spent is None else spent
     if style.kind == "translate":
-        return translate(lm, style, prompts, config, on_result)
+        return translate(lm, style, prompts, config, on_result, spent)
     if not sectioned(style, lm):
         if len(style.fields) > 1:
+            charge(spent, [p.key for p in prompts])
             return engine.generate(lm, prompts, config, on_result=on_result)
-        return _one_pass(lm, style, prompts, config, on_result)
+        return _one_pass(lm, style, prompts, config, on_result, spent)
     fields = [f for f in style.fields if f.marker]
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i].filled()))
     results: dict[int, Generation] = {}
@@ -392,7 +390,8 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
                                       no_repeat_ngram_size=(style.no_repeat_ngram if field.kind in PROSE else 0)
                                       or config.no_repeat_ngram_size)
             starts = {i: (replies[i] + "\n" if replies[i] else "") + section_start(field) for i in group}
-            for i, (text, gen, problems) in _section(lm, style, prompts, starts, field, cfg, stops, judged).items():
+            for i, (text, gen, problems) in _section(lm, style, prompts, starts, field, cfg, stops, judged,
+                                                     spent).items():
                 replies[i], judged[i] = text, problems
                 rounds[i].append(gen)
         for i in sorted(group):

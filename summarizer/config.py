@@ -71,9 +71,15 @@ class GenerationConfig:
     # cache (a copy of the rows kept): 0 = never drop, one call per batch as before. The replies are the same either
     # way (tested). Beams, sampling and logits processors that count steps keep one call.
     drop_finished: float = 0.25
+    # Engine rounds (engine.generate calls) one paper may take part in over all its passes — the first, the digest's
+    # retries — and every redraw of a section, list or translation piece in them (redraw.best_of). A paper that has
+    # spent them is drawn again no more and keeps its best draw. 24: a four-section reply's three passes with each
+    # section drawn twice at most on average; a one-pass or translated style never reaches it (3 rounds a pass).
+    round_budget: int = 24
 
     def __post_init__(self):
-        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens"):
+        for name in ("max_new_tokens", "batch_size", "token_budget", "num_beams", "max_abstract_tokens",
+                     "round_budget"):
             if getattr(self, name) < 1:
                 raise SummarizerError(f"Generation setting {name} must be at least 1, got {getattr(self, name)}.")
         if not 0 <= self.drop_finished <= 1:

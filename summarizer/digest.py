@@ -22,11 +22,12 @@ from summarizer import SummarizerError, archive, compose, engine, fetch, quality
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
 from summarizer.prompt import build_prompt, example_for, repair_prompt
+from summarizer.redraw import Drawn, best_of
 from summarizer.render import Entry, render_digest, render_index
 from summarizer.selection import Selection, select
 from summarizer.sidecar import Record
 from summarizer.styles import STYLES, Style
-from summarizer.validate import check_reply, duplicates, prose
+from summarizer.validate import RULES_VERSION, check_reply, duplicates, prose
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class DigestResult:
     warnings: tuple[str, ...]  # said up front, e.g. a style the model does not write well
     quality: str = ""  # the style's quality signals in one line (quality.headline)
     defects: tuple[str, ...] = ()  # what is wrong with the day as a whole (quality.one_triple_day)
+    rounds: int = 0  # engine rounds the papers generated in this run took, every retry and redraw included
+    round_budget: int = 0  # the rounds each paper could take (GenerationConfig.round_budget)
 
 
 def get_style(name: str) -> Style:
@@ -96,7 +99,7 @@ def digest(
         # id -> record; records are the sidecar's per-paper entries (see `record`). Which are reused is decided once,
         # on the main process (the sidecar is its own), and shared: every process then has the same todo list, as
         # engine.generate's split and gather need.
-        records = {} if force else from_main(state, reusable_records(json_path, lm, st) if main else None)
+        records = {} if force else from_main(state, reusable_records(json_path, lm, st, papers) if main else None)
         fresh = [p for p in papers if p.repeat_of is None]
         reused = sum(1 for p in papers if p.id in records)
         # No abstract, no generation: the model has nothing to summarize and only echoes the prompt.
@@ -106,8 +109,8 @@ def digest(
         def save_progress() -> None:
             write_sidecar(json_path, date, st, lm, config, papers, records, chosen(selection, limit, left_out))
 
-        summarize(lm, st, config, [p for p in fresh if p.id not in records], records, retries,
-                  save_progress if main else None)
+        todo = [p for p in fresh if p.id not in records]
+        summarize(lm, st, config, todo, records, retries, save_progress if main else None)
         # Under `accelerate launch` every process has every result; one of them saves. A day that lists no paper (a
         # weekend, or filters that keep none) writes nothing: an empty page would hide or replace a day's digest.
         if main and papers:
@@ -123,6 +126,7 @@ def digest(
         generated=len(fresh) - reused - len(bare), valid=sum(1 for p in fresh if p.id in records and records[p.id].valid),
         no_abstract=len(bare), failures=dict(failures), left_out=left_out, warnings=tuple(warnings),
         quality=quality.headline(report), defects=tuple(d for d in [quality.one_triple_day(report)] if d),
+        rounds=sum(records[p.id].rounds for p in todo if p.id in records), round_budget=config.round_budget,
     )
 
 
@@ -143,24 +147,37 @@ def day_quality(date: str, st: Style, papers: list[Paper], records: dict[str, Re
 
 def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo: list[Paper], records: dict[str, Record],
               retries: int, save: Callable[[], None] | None) -> None:
-    """Generate, validate and retry until each paper of `todo` has a valid record or its retries are spent.
-    `save` (the main process only) runs after every finished paper and every pass."""
-    for attempt in range(retries + 1):
-        if not todo:
-            break
-        prompts, cfg = attempt_plan(st, todo, records, config, attempt)
+    """Generate, validate and retry until each paper of `todo` has a valid record, its retries are spent or its engine
+    rounds (config.round_budget); a retry's record replaces the paper's only if it has fewer problems (best_of).
+    `save` (the main process only) runs after every paper of the first pass and after every pass."""
+    papers = {p.id: p for p in todo}
+    spent: dict[str, int] = {}  # engine rounds per paper, over all passes and their redraws
 
-        def on_result(i: int, gen: engine.Generation, batch: list[Paper] = todo, attempt: int = attempt,
-                      cfg: GenerationConfig = cfg) -> None:
-            records[batch[i].id] = record(st, batch[i], gen, attempt, cfg)
-            if save:
-                save()
+    def draw(ids: list[str], attempt: int, _kept) -> list[Drawn]:
+        batch = [papers[pid] for pid in ids]
+        prompts, cfg = attempt_plan(st, batch, records, config, attempt)
+        new: dict[str, Record] = {}
 
-        compose.write(lm, st, prompts, cfg, on_result=on_result)
-        mark_duplicates(records)
+        def on_result(i: int, gen: engine.Generation) -> None:
+            new[batch[i].id] = record(st, batch[i], gen, attempt, cfg)
+            if not attempt:  # a first pass is saved paper by paper; a retry's records once its pass has ended
+                records[batch[i].id] = new[batch[i].id]
+                if save:
+                    save()
+
+        gens = compose.write(lm, st, prompts, cfg, on_result=on_result, spent=spent)
+        mark_duplicates(new, records)
+        return [Drawn(new[pid], gen, len(new[pid].problems)) for pid, gen in zip(ids, gens, strict=True)]
+
+    def keep(kept: dict[str, Drawn]) -> None:
+        for pid, d in kept.items():
+            records[pid] = dataclasses.replace(d.value, completion_tokens=d.gen.completion_tokens,
+                                               seconds=round(d.gen.seconds, 3), rounds=spent.get(pid, 0))
         if save:
             save()
-        todo = [p for p in todo if records[p.id].problems]
+
+    best_of(list(papers), draw, retries, owner=str, spent=spent, budget=config.round_budget, engine_round=False,
+            after=keep)
 
 
 def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], config: GenerationConfig, attempt: int):
@@ -180,10 +197,14 @@ def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], confi
     return [repair_prompt(st, p, records[p.id].problems) for p in todo], cfg
 
 
-def mark_duplicates(records: dict[str, Record]) -> None:
-    """Valid summaries nearly identical to another paper's are both rejected (a model that ignored its abstract)."""
-    for pid, problem in duplicates({pid: prose(r.fields) for pid, r in records.items() if r.valid}).items():
-        records[pid].problems = [dataclasses.asdict(problem)]
+def mark_duplicates(new: dict[str, Record], records: dict[str, Record]) -> None:
+    """New valid summaries nearly identical to another paper's are rejected (a model that ignored its abstract): both
+    of two new ones; only the new one of a new one and a valid record kept from before."""
+    others = {pid: prose(r.fields) for pid, r in records.items() if r.valid and pid not in new}
+    fresh = {pid: prose(r.fields) for pid, r in new.items() if r.valid}
+    for pid, problem in duplicates({**others, **fresh}).items():
+        if pid in fresh:
+            new[pid].problems = [dataclasses.asdict(problem)]
 
 
 def generation_config(lm: engine.LoadedModel, st: Style, overrides: dict) -> GenerationConfig:
@@ -233,12 +254,15 @@ def provenance(st: Style, lm: engine.LoadedModel, config: GenerationConfig) -> d
         "model": dict(lm.provenance),
         "style": st.name,
         "prompt_version": st.prompt_version,
+        "rules": RULES_VERSION,
         "generation": dataclasses.asdict(config),
     }
 
 
-def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict[str, Record]:
-    """Validated records of an earlier run of the same day, style, model and prompt version; else nothing."""
+def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style, papers: list[Paper]) -> dict[str, Record]:
+    """Valid records of an earlier run of the same day, style, model and prompt version; else nothing. Written under
+    other rules (another RULES_VERSION, or an older sidecar), each reply is validated again against its paper first,
+    and only those valid now are reused (with the fields and problems of today's rules)."""
     if not json_path.exists():
         return {}
     try:
@@ -246,19 +270,30 @@ def reusable_records(json_path: Path, lm: engine.LoadedModel, st: Style) -> dict
     except (OSError, json.JSONDecodeError):
         log.warning("Ignoring unreadable sidecar %s; every paper is summarized again.", json_path)
         return {}
-    if old.get("version") != sidecar.VERSION:
-        log.warning("Sidecar %s is version %s, not %s (validated by other rules); every paper is summarized again.",
-                    json_path, old.get("version"), sidecar.VERSION)
-        return {}
     prov = old.get("provenance", {})
     same = prov.get("model") == dict(lm.provenance) and prov.get("prompt_version") == st.prompt_version
     if not same:
         return {}
     try:
-        return {pid: rec for pid, rec in sidecar.records(old, json_path).items() if rec.valid}
+        records = sidecar.records(old, json_path)
     except SummarizerError as exc:
         log.warning("Ignoring sidecar %s (%s); every paper is summarized again.", json_path, exc)
         return {}
+    if prov.get("rules") == RULES_VERSION and old.get("version") == sidecar.VERSION:
+        return {pid: rec for pid, rec in records.items() if rec.valid}
+    by_id = {p.id: p for p in papers}
+    again = {pid: revalidated(st, rec, by_id[pid]) for pid, rec in records.items() if rec.raw and pid in by_id}
+    kept = {pid: rec for pid, rec in again.items() if rec.valid}
+    log.info("Sidecar %s was validated by other rules: %d of its %d replies pass today's and are reused.",
+             json_path, len(kept), len(again))
+    return kept
+
+
+def revalidated(st: Style, rec: Record, paper: Paper) -> Record:
+    """The record with its reply validated again by today's rules."""
+    checked = check_reply(st, rec.raw, paper)
+    return dataclasses.replace(rec, fields=checked.fields, problems=[dataclasses.asdict(p) for p in checked.problems],
+                               repairs=checked.repairs)
 
 
 def chosen(selection: Selection | None, limit: int | None, left_out: dict[str, int]) -> dict:

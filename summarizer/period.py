@@ -97,7 +97,7 @@ def digest_period(period: str, style: str = "en-bullets", model: str | None = No
     lm = lm or engine.load_model(model, **(load or {}))
     cfg = digest.generation_config(lm, st, overrides or {})
     md_path, json_path = digest.digest_paths(period, style, home)
-    records = reused_records([digest.digest_paths(name, style, home)[1] for name in overlapping(days)], lm, st)
+    records = reused_records([digest.digest_paths(name, style, home)[1] for name in overlapping(days)], lm, st, papers)
     records = {p.id: records[p.id] for p in papers if p.id in records}
     reused = len(records)
     bare = [p for p in papers if not p.abstract and p.id not in records]
@@ -127,9 +127,10 @@ def overlapping(days: list[str]) -> list[str]:
     return days + sorted(weeks) + sorted({d[:7] for d in days})
 
 
-def reused_records(paths: list[Path], lm: engine.LoadedModel, st) -> dict:
-    """Validated records of the same model and prompt version from these sidecars; a later path wins."""
+def reused_records(paths: list[Path], lm: engine.LoadedModel, st, papers: list) -> dict:
+    """Validated records of the same model and prompt version from these sidecars (validated again where other rules
+    judged them); a later path wins."""
     out: dict = {}
     for path in paths:
-        out.update(digest.reusable_records(path, lm, st))
+        out.update(digest.reusable_records(path, lm, st, papers))
     return out

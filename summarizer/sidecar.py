@@ -14,9 +14,10 @@ from summarizer import SummarizerError
 
 # 1: the first records; 2: records carry "repairs" and "status", and were judged by the copy/duplicate/grounding
 # rules of the multilingual issue; 3: records carry "example" (the example paper the prompt showed), judged by the
-# derived topic, heading, fragment and broken-word rules. An older record reads as a version-3 one with no repairs
-# and no example, but digest does not reuse it (it passed older, weaker rules); a newer version is refused.
-VERSION = 3
+# derived topic, heading, fragment and broken-word rules; 4: records carry "rounds" (engine rounds spent) and the
+# provenance names the rules' version (validate.RULES_VERSION). An older record reads as a version-4 one with no
+# repairs, example or rounds; digest validates it again before reusing it. A newer version is refused.
+VERSION = 4
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Record:
     truncated: bool = False  # the abstract was shortened to fit
     finished: bool = True  # the reply ended by itself (EOS, stop string, line limit), not at max_new_tokens
     example: str = ""  # name of the example paper whose reply the prompt showed (styles.ExamplePaper.name); "" = none
+    rounds: int = 0  # engine rounds the paper took part in over all its passes and redraws (0: not recorded)
 
     @property
     def valid(self) -> bool:

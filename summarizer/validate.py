@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from hashlib import sha256
+from pathlib import Path
 
 from summarizer.papers import Paper
 from summarizer.prompt import (
@@ -847,3 +849,10 @@ def check_reply(style: Style, text: str, paper: Paper) -> Checked:
     except OutputFormatError as exc:
         return Checked(None, [], [Problem("format", str(exc))])
     return Checked(fields, repairs, validate(style, fields, paper))
+
+
+# The rules' version: a hash of the modules they live in, so that no change to a rule can forget to bump it. A digest
+# records it, and validates an earlier run's records again before reusing them when it differs (a comment's edit
+# costs that check, never a generation). What the style itself asks (fields, examples) is the prompt version's.
+RULES_VERSION = sha256(b"".join((Path(__file__).parent / name).read_bytes()
+                                for name in ("validate.py", "text.py"))).hexdigest()[:12]

@@ -11,7 +11,7 @@ import pytest
 from conftest import json_response
 from typer.testing import CliRunner
 
-from summarizer import SummarizerError, archive, compose, sidecar
+from summarizer import SummarizerError, archive, compose, sidecar, validate
 from summarizer import digest as pipeline
 from summarizer.cli import app
 from summarizer.config import GenerationConfig
@@ -172,7 +172,10 @@ def test_one_bad_paper_never_kills_the_digest(hf_day, home, monkeypatch):
     assert fake.calls[1][0] == first  # first retry: the same prompt, resampled
     assert "As an AI" in fake.calls[2][0].filled()  # second retry: a repair prompt showing the rejected reply
     side = json.loads(result.sidecar.read_text(encoding="utf-8"))
-    assert side["records"]["2503.00003"]["attempt"] == 2 and side["records"]["2503.00003"]["sampling"]["seed"] == 2
+    bad = side["records"]["2503.00003"]
+    # Every pass failed alike: the earliest draw is kept (best_of keeps the earlier on a tie), costing all three.
+    assert bad["attempt"] == 0 and bad["sampling"] is None and bad["rounds"] == 3
+    assert bad["completion_tokens"] == 3 * 5 and side["records"]["2503.00001"]["rounds"] == 1
     assert result.valid == 2 and result.failures.get("leak", 0) == 1
     page = result.path.read_text(encoding="utf-8")
     assert ids_in(page) == [("2503.00001", ""), ("2503.00003", "failed"), ("2503.00002", "")]
@@ -360,15 +363,42 @@ def test_a_reply_written_on_one_line_is_cut_into_its_sections(hf_day, home, monk
     assert rec["fields"]["work"] == fields["work"] and not rec["problems"]
 
 
-def test_a_sidecar_of_another_version_is_not_reused(hf_day, home, monkeypatch, caplog):
+@pytest.mark.parametrize("change", ["version", "rules"])
+def test_records_judged_by_other_rules_are_validated_again_before_reuse(change, hf_day, home, monkeypatch, caplog):
+    """An older sidecar, or one whose rules' version is not today's: every reply is checked again against its paper;
+    those that pass today's rules are reused without a generation, the others are written again."""
     good = FakeEngine(lambda p: format_output(STYLES["en-bullets"], FIELDS["en-bullets"]))
     result = run("en-bullets", good, monkeypatch, home)
     side = json.loads(result.sidecar.read_text(encoding="utf-8"))
-    result.sidecar.write_text(json.dumps(side | {"version": 1}), encoding="utf-8")
+    side["records"]["2503.00002"]["raw"] = "- As an AI language model, I cannot summarize this."  # fails today
+    side["records"]["2503.00001"]["fields"] = {"bullets": ["stale fields of older rules"]}
+    if change == "version":
+        side["version"] = 1
+        for rec in side["records"].values():
+            del rec["rounds"]
+    else:
+        side["provenance"]["rules"] = "0" * 12
+    result.sidecar.write_text(json.dumps(side), encoding="utf-8")
+    again = FakeEngine(good.reply)
+    caplog.set_level("INFO")
+    result = run("en-bullets", again, monkeypatch, home)
+    assert result.reused == 2 and [[p.key for p in call] for call in again.calls][0] == ["2503.00002"]
+    assert "validated by other rules: 2 of its 3 replies pass" in caplog.text
+    new = json.loads(result.sidecar.read_text(encoding="utf-8"))
+    assert new["provenance"]["rules"] == validate.RULES_VERSION and new["version"] == sidecar.VERSION
+    assert new["records"]["2503.00001"]["fields"] == new["records"]["2503.00003"]["fields"] != side["records"][
+        "2503.00001"]["fields"]  # today's parse of the reply, not the stale fields
+
+
+def test_records_of_the_same_rules_are_reused_unchecked(hf_day, home, monkeypatch):
+    good = FakeEngine(lambda p: format_output(STYLES["en-bullets"], FIELDS["en-bullets"]))
+    result = run("en-bullets", good, monkeypatch, home)
+    side = json.loads(result.sidecar.read_text(encoding="utf-8"))
+    side["records"]["2503.00002"]["raw"] = "- As an AI language model, I cannot summarize this."  # not looked at
+    result.sidecar.write_text(json.dumps(side), encoding="utf-8")
     again = FakeEngine(good.reply)
     result = run("en-bullets", again, monkeypatch, home)
-    assert result.reused == 0 and len(again.calls[0]) == 3
-    assert f"is version 1, not {sidecar.VERSION}" in caplog.text
+    assert result.reused == 3 and again.calls == []
 
 
 def test_a_paragraph_cut_by_its_token_allowance_ends_at_a_whole_sentence(hf_day, home, monkeypatch):
@@ -870,3 +900,19 @@ def test_section_groups_hold_a_batch_per_process(monkeypatch, processes):
     compose.write(fake_lm(), st, [build_prompt(st, p) for p in papers], GenerationConfig(batch_size=2))
     sections = len([f for f in st.fields if f.marker])
     assert calls == [2 * processes] * (sections * 2 // processes)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_a_digest_keeps_each_paper_within_its_round_budget(style, hf_day, home, monkeypatch):
+    """A model whose every reply fails: each paper's retries and redraws stop at round_budget engine rounds (a
+    part's first draw excepted), and the sidecar and the run's summary count them."""
+    leak = "- As an AI language model, I cannot summarize this. 【6†source】"
+    fake = FakeEngine(lambda p: leak)
+    free = run(style, FakeEngine(lambda p: leak), monkeypatch, home / "free", retries=2)
+    result = run(style, fake, monkeypatch, home, retries=2, overrides={"round_budget": 2})
+    side = json.loads(result.sidecar.read_text(encoding="utf-8"))
+    rounds = [r["rounds"] for r in side["records"].values() if r["status"] != "no-abstract"]
+    parts = max(len([f for f in STYLES[style].fields if f.marker]), 1)  # sections each drawn once at least
+    assert rounds and all(1 <= n <= parts + 2 - 1 for n in rounds) and max(rounds) >= 2
+    assert result.rounds == sum(rounds) < free.rounds and result.round_budget == 2
+    assert side["provenance"]["generation"]["round_budget"] == 2
