@@ -46,16 +46,28 @@ repaired.
 
 ## What happens to a refused summary
 
+Every redraw below is one mechanism (`redraw.best_of`): draw each part once, draw again the parts whose kept draw
+still has problems (sampled, seeded, so a rerun repeats it), keep the draw with the fewest problems (the earlier on a
+tie), and charge it with every draw's tokens and seconds.
+
 - A section that adds a problem to the reply so far (multi-section styles, written one section per round) is
-  redrawn alone, sampled, up to `compose.SECTION_REDRAWS` times; the draw with fewer problems is kept.
+  redrawn alone, up to `compose.SECTION_REDRAWS` times.
 - A one-pass bullet list is drawn again from its first item that adds a problem, or from its end when it is too
   short (`compose.ITEM_REDRAWS`); a translation piece that fails against its own sentences is redrawn alone
   (`compose.PIECE_REDRAWS`).
-- A paper still failing is then resampled (seeded, so a rerun repeats it), then retried with a prompt that names
-  its problems — never showing the rejected reply back to the model; translations are only resampled
-  (`--retries`, default 2).
-- Two papers of one digest with one summary are both refused and retried.
+- A paper still failing is then resampled, then retried with a prompt that names its problems — never showing the
+  rejected reply back to the model; translations are only resampled (`--retries`, default 2). A retry's summary
+  replaces the paper's only if it has fewer problems.
+- Each paper may take part in `round_budget` engine rounds (default 24) over all of this; a paper that has spent
+  them is drawn again no more and keeps its best draw. The sidecar records each paper's `rounds`, and the run's
+  summary line sums them.
+- Two new summaries of one digest that are one text are both refused and retried; a new summary that repeats one
+  already valid is refused alone.
 - A paper without an abstract is never sent to the model: its page entry says `no abstract available`.
+
+A rerun of a day reuses the valid summaries of the same model and prompt version. The rules' version
+(`validate.RULES_VERSION`, a hash of the rules' code) is recorded with them: written under other rules, each reply
+is validated again first, and only those that pass today's rules are reused.
 
 The run ends with a per-rule count of the papers still failing.
 """
