@@ -363,6 +363,7 @@ def _grounded(word: str, words: set[str], stems: set[str]) -> bool:
 ANCHOR = re.compile(r"\b[A-Za-z]*[A-Z][a-z]*[A-Z0-9][\w-]*")  # acronyms and CamelCase names translations keep (LLM, GPT-4)
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*[A-Za-z0-9]")  # a Latin-script word as names are written ("Qwen3-8B")
 NAME_MIN = 5  # characters (after folding): shorter acronyms differ by a letter honestly ("GRPO", "GCRO")
+NAME_PART_MIN = 4  # characters of a source name found inside a summary's longer name ("Qwen2.5-VL-7B") to ground it
 NAME_LONG = 8  # from this length two changed letters still misspell a name, below it one
 
 
@@ -456,19 +457,32 @@ def abstract_fragments(items: list, paper: Paper) -> list[str]:
 
 
 PROSE_NAME = re.compile(r"[A-Za-z]*[A-Z][a-z]*[A-Z0-9][A-Za-z0-9-]*")  # "WorldGrow", "Qwen2-VL", "LLM" in any prose
-NAMES_MIN = 2  # names a Chinese or Korean summary must give before none of them grounded says "another paper"
+NAMES_MIN = 1  # names a Chinese or Korean summary must give before none of them grounded says "another paper"
+
+
+def _distinctive(name: str) -> bool:
+    """A name that belongs to one paper, not to the field: five letters or more, or mixed case ("WorldGrow",
+    "NuSA-CL", "SSoT"). Short capitals ("AI", "GS", "SOTA", "LLM") are the field's, or a writer's own abbreviation."""
+    return len(_fold(name)) >= NAME_MIN or (any(c.islower() for c in name) and any(c.isupper() for c in name[1:]))
 
 
 def _stray_names(text: str, paper: Paper, words: set[str], stems: set[str]) -> str | None:
-    """The first name of `text` when it gives NAMES_MIN or more (acronyms, CamelCase words) and none of them is the
-    title's or abstract's: a Chinese summary with too few Latin terms for the share rule, of another paper."""
-    source = {_fold(w) for w in NAME.findall(f"{paper.title} {paper.abstract}")}
+    """The first name of `text` that says it is about another paper (None: none does): it gives NAMES_MIN names or
+    more and none of them is the title's or abstract's, even in part; or it gives distinctive names and none of them
+    is written in the title or abstract, whole or as part of a longer name there ("Qwen2.5" of "Qwen2.5-7B"). A
+    Chinese summary with too few Latin terms for the share rule, of another paper."""
+    found = {_fold(w) for w in NAME.findall(f"{paper.title} {paper.abstract}")}
     names = list(dict.fromkeys(PROSE_NAME.findall(text)))
     if len(names) < NAMES_MIN:
         return None
-    grounded = [n for n in names if _fold(n) in source
+    grounded = [n for n in names if _fold(n) in found
                 or any(_grounded(w, words, stems) for w in LATIN_TERM.findall(n.lower()))]
-    return None if grounded else names[0]
+    if not grounded:
+        return names[0]
+    own = [n for n in names if _distinctive(n)]
+    if own and not any(f in s or (len(s) >= NAME_PART_MIN and s in f) for n in own if (f := _fold(n)) for s in found):
+        return own[0]
+    return None
 
 
 def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
