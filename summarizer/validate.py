@@ -506,6 +506,10 @@ def check_grounding(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     else:
         found = [w for w in LATIN_TERM.findall(text) if w not in SUMMARY_WORDS and len(w) >= 2]
         if (stray := _stray_names(prose(fields), paper, words, stems)) is not None:
+            near = [w for w in NAME.findall(f"{paper.title} {paper.abstract}") if _edits_within(_fold(stray), _fold(w), 1)]
+            if near:  # a name of the paper with a letter changed ("RLLEV" for "RLEV"), not another paper's
+                return [Problem("grounding", f"Spell the paper's names as its abstract does (\"{stray}\" is not "
+                                             f"\"{near[0]}\").")]
             return [Problem("grounding", f"Write about this paper: none of the names it gives come from its abstract "
                                          f"(\"{stray}\" does not).")]
         if len(found) < LATIN_MIN_WORDS:

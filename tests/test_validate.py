@@ -617,3 +617,13 @@ def test_a_summary_whose_only_distinctive_name_is_not_the_papers_is_about_anothe
     its own paper, absent from this abstract even in part, is enough to say so."""
     assert "grounding" not in rules(STYLES[name], FIELDS[name], paper)
     assert ("grounding" not in rules(STYLES[name], renamed(name, new), paper)) is ok
+
+
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.language != "en" and s.kind == "summary"])
+def test_a_distinctive_name_a_letter_off_the_papers_is_a_misspelling_not_another_paper(name):
+    """A four-letter acronym is too short for the misspelling rule; written with a letter more it is a distinctive name
+    that is not the abstract's: the problem says which name was meant."""
+    paper = dataclasses.replace(PAPER, abstract=f"{PAPER.abstract} We call it RLEV.")
+    problems = validate(STYLES[name], renamed(name, "RLLEV"), paper)
+    assert [p.rule for p in problems if p.rule == "grounding"] == ["grounding"]
+    assert any('"RLLEV" is not "RLEV"' in p.message for p in problems)
