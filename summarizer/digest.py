@@ -152,9 +152,12 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
     `save` (the main process only) runs after every paper of the first pass and after every pass."""
     papers = {p.id: p for p in todo}
     spent: dict[str, int] = {}  # engine rounds per paper, over all passes and their redraws
+    passes: dict[str, int] = {}
 
     def draw(ids: list[str], attempt: int, _kept) -> list[Drawn]:
         batch = [papers[pid] for pid in ids]
+        for pid in ids:
+            passes[pid] = attempt + 1
         prompts, cfg = attempt_plan(st, batch, records, config, attempt)
         new: dict[str, Record] = {}
 
@@ -172,7 +175,8 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
     def keep(kept: dict[str, Drawn]) -> None:
         for pid, d in kept.items():
             records[pid] = dataclasses.replace(d.value, completion_tokens=d.gen.completion_tokens,
-                                               seconds=round(d.gen.seconds, 3), rounds=spent.get(pid, 0))
+                                               seconds=round(d.gen.seconds, 3), rounds=spent.get(pid, 0),
+                                               passes=passes[pid])
         if save:
             save()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from summarizer import SummarizerError, archive
 from summarizer.papers import Paper
-from summarizer.prompt import prompt_for_row
 from summarizer.styles import STYLES
 from summarizer.validate import check_language, check_reply
 
@@ -97,10 +96,11 @@ def summarize(judged: list[dict], references: list[str], language: str) -> dict:
 # ---- the run
 
 def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = None, limit: int | None = None,
-             split: str = "validation", lm=None, config=None) -> dict:
-    """Generate for `split` (optionally one style, first `limit` rows) and score against the references."""
-    from summarizer import compose, engine
+             split: str = "validation", lm=None, config=None, retries: int = 0) -> dict:
+    """Generate for `split` (optionally one style, first `limit` rows) as `summarizer digest` does — the same prompts,
+    section rounds, redraws and, with `retries`, its retries — and score against the references."""
     from summarizer import dataset as ds
+    from summarizer import digest, engine, quality
 
     dd = ds.load(dataset_dir)
     if split not in dd:
@@ -115,30 +115,39 @@ def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = 
     if config is None:
         config = dataclasses.replace(lm.generation, max_new_tokens=max(STYLES[s].max_new_tokens for s in styles),
                                      progress=False)
-    # The same prompts as training and `summarizer digest`, written the same way (section by section where the
-    # digest does so); rows of one style per write.
-    prompts = [prompt_for_row(r) for r in rows]
+    papers = [Paper(id=r["id"], title=r["title"], abstract=r["abstract"], date=r["date"] or "") for r in rows]
+    records: dict[str, dict] = {name: {} for name in styles}  # per style: a paper may be a row of two styles
     started = time.perf_counter()
-    gens = [None] * len(rows)
     for name in styles:
-        mine = [i for i, r in enumerate(rows) if r["style"] == name]
-        for i, g in zip(mine, compose.write(lm, STYLES[name], [prompts[i] for i in mine], config), strict=True):
-            gens[i] = g
+        mine = [p for p, r in zip(papers, rows, strict=True) if r["style"] == name]
+        digest.summarize(lm, STYLES[name], config, mine, records[name], retries, None)
     wall = time.perf_counter() - started
+    recs = [records[r["style"]][p.id] for p, r in zip(papers, rows, strict=True)]
     judged = []
-    for r, g in zip(rows, gens, strict=True):
-        paper = Paper(id=r["id"], title=r["title"], abstract=r["abstract"], date=r["date"] or "")
-        judged.append(judge(r["style"], g.text, paper) | {"id": r["id"], "raw": g.text, "finished": g.finished,
-                                                          "completion_tokens": g.completion_tokens})
+    for r, paper, rec in zip(rows, papers, recs, strict=True):
+        judged.append(judge(r["style"], rec.raw or "", paper) | {
+            "id": r["id"], "raw": rec.raw, "finished": rec.finished, "completion_tokens": rec.completion_tokens,
+            "first_pass": rec.valid and rec.attempt == 0, "passes": rec.passes, "rounds": rec.rounds})
     result = summarize(judged, [r["reference"] for r in rows], STYLES[styles[0]].language)
-    tokens = sum(g.completion_tokens for g in gens)
+    tokens = sum(rec.completion_tokens for rec in recs)
+    signals = [quality.paper_quality(STYLES[r["style"]], rec.fields, paper) for r, paper, rec
+               in zip(rows, papers, recs, strict=True) if rec.valid]
+    n = len(rows)
     result.update({
         "model": dict(lm.provenance), "dataset": str(dataset_dir), "split": split, "styles": styles,
         "generation": dataclasses.asdict(config), "seconds": wall, "generated_tokens": tokens,
-        "tokens_per_second": tokens / wall if wall else 0.0,
-        "finished_rate": sum(g.finished for g in gens) / len(gens),
+        "tokens_per_second": tokens / wall if wall else 0.0, "papers_per_minute": 60 * n / wall if wall else 0.0,
+        "finished_rate": sum(rec.finished for rec in recs) / n, "retries": retries,
+        "first_pass_valid": sum(j["first_pass"] for j in judged) / n, "valid": sum(rec.valid for rec in recs) / n,
+        "retries_per_paper": sum(max(rec.passes - 1, 0) for rec in recs) / n,
+        "rounds_per_paper": sum(rec.rounds for rec in recs) / n,
+        # Reply length against the references' (characters of the compared text): 1.0 = as long.
+        "length_ratio": sum(len(j["text"]) for j in judged) / max(sum(len(r["reference"]) for r in rows), 1),
+        "copied": sum(q["copied"] for q in signals) / len(signals) if signals else None,
+        **{k: sum(bool(q[k]) for q in signals) for k in ("repeated", "misspelled", "broken", "fragments")},
         "per_example": [{k: j[k] for k in ("id", "format_valid", "language_ok", "numbers_ok", "about_paper", "rules",
-                                           "finished", "completion_tokens", "raw")} for j in judged],
+                                           "finished", "completion_tokens", "first_pass", "passes", "rounds", "raw")}
+                        for j in judged],
     })
     return result
 
@@ -156,6 +165,48 @@ def markdown_table(result: dict) -> str:
     ]
     body = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return f"| metric | value |\n|---|---|\n{body}\n\nchrF signature: `{result['chrf_signature']}`\n"
+
+
+# (label, key, format) of the numbers a base and its fine-tune are compared on; rates are 0-1.
+COMPARED = [
+    ("chrF", "chrf", "{:.2f}"), ("ROUGE-L (F1)", "rouge_l", "{:.2f}"),
+    ("fully valid, first pass", "first_pass_valid", "{:.0%}"), ("valid after retries", "valid", "{:.0%}"),
+    ("retries per paper", "retries_per_paper", "{:.2f}"), ("engine rounds per paper", "rounds_per_paper", "{:.1f}"),
+    ("reply length / reference length", "length_ratio", "{:.2f}"), ("prose copied from the abstract", "copied", "{:.0%}"),
+    ("valid papers with repeated items", "repeated", "{}"), ("valid papers with a misspelled name", "misspelled", "{}"),
+    ("valid papers with a word broken between scripts", "broken", "{}"),
+    ("valid papers with an abstract fragment as a bullet", "fragments", "{}"),
+    ("papers per minute", "papers_per_minute", "{:.2f}"),
+]
+
+
+def comparison_table(base: dict, tuned: dict) -> str:
+    """Two evaluations of the same rows side by side, with the change (tuned − base)."""
+    def cell(result: dict, key: str, fmt: str) -> str:
+        v = result.get(key)
+        return "–" if v is None else fmt.format(v)
+
+    lines = [f"| metric | base `{base['model'].get('model')}` | tuned `{tuned['model'].get('model')}` | change |",
+             "|---|---|---|---|"]
+    for label, key, fmt in COMPARED:
+        a, b = base.get(key), tuned.get(key)
+        change = "–" if a is None or b is None else (f"{b - a:+.0%}" if "%" in fmt else f"{b - a:+.2f}")
+        lines.append(f"| {label} | {cell(base, key, fmt)} | {cell(tuned, key, fmt)} | {change} |")
+    lines.append(f"\n{tuned['examples']} papers of the {tuned['split']} split of `{tuned['dataset']}`, retries "
+                 f"{tuned['retries']}; chrF signature `{tuned['chrf_signature']}`.")
+    return "\n".join(lines) + "\n"
+
+
+def write_card_comparison(model_dir: str | Path, table: str) -> Path:
+    """The comparison as the "Compared with its base" section of a tuned model's card (README.md), replacing an
+    earlier one."""
+    card = Path(model_dir) / "README.md"
+    if not card.exists():
+        raise SummarizerError(f"{model_dir} has no model card (README.md): pass the directory `summarizer finetune` "
+                              "wrote.")
+    text = card.read_text(encoding="utf-8").split("\n## Compared with its base\n")[0].rstrip()
+    archive.write_atomic(card, f"{text}\n\n## Compared with its base\n\n{table}")
+    return card
 
 
 def write_report(result: dict, out: str | Path) -> tuple[Path, Path]:

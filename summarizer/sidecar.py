@@ -38,6 +38,7 @@ class Record:
     finished: bool = True  # the reply ended by itself (EOS, stop string, line limit), not at max_new_tokens
     example: str = ""  # name of the example paper whose reply the prompt showed (styles.ExamplePaper.name); "" = none
     rounds: int = 0  # engine rounds the paper took part in over all its passes and redraws (0: not recorded)
+    passes: int = 0  # passes over the paper: 1 = the first alone, 3 = two retries (0: not recorded)
 
     @property
     def valid(self) -> bool:

@@ -172,3 +172,96 @@ def test_eval_prompts_are_the_inference_prompts(tiny_dataset, monkeypatch):
     evaluate(None, tiny_dataset, style="en-bullets", lm=lm)
     style = STYLES["en-bullets"]
     assert seen and all(p.prefill == style.prefill and p.system == system_prompt(style) for p in seen)
+
+
+def fake_model(replies):
+    """A LoadedModel stand-in and an engine.generate whose reply to a prompt is replies(prompt, call number)."""
+    from summarizer import engine
+
+    calls = []
+
+    def generate(lm, prompts, config, on_result=None):
+        calls.append(prompts)
+        out = [engine.Generation(p.key, p.prefill + replies(p, len(calls)), 5, 5, 0.1, False, True) for p in prompts]
+        for i, g in enumerate(out):
+            if on_result:
+                on_result(i, g)
+        return out
+
+    return engine.LoadedModel(model=None, tokenizer=None, kind="causal", provenance={"model": "fake"}), generate, calls
+
+
+GOOD = " Lumen skips 90% of key blocks.\n- It is 3 times faster.\n- Tested on 2 benchmarks."
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_eval_runs_the_digests_retries_and_counts_first_passes_and_retries(retries, tiny_dataset, monkeypatch):
+    """The papers of odd number fail their first pass (an assistant disclaimer) and pass when resampled: first-pass
+    validity is the even papers' share whatever the retries; with retries every paper ends valid, one retry each for
+    the failing ones."""
+    from summarizer import compose, engine
+    from summarizer.evaluate import evaluate
+
+    monkeypatch.setattr(compose, "ITEM_REDRAWS", 0)
+    bad = {"2403.00001", "2403.00003", "2403.00005", "2403.00007", "2403.00009", "2403.00011"}
+
+    def replies(p, call):
+        return " As an AI language model, I cannot do this." if p.key in bad and call == 1 else GOOD
+
+    lm, generate, calls = fake_model(replies)
+    monkeypatch.setattr(engine, "generate", generate)
+    monkeypatch.setattr("summarizer.digest.duplicates", lambda summaries: {})  # one reply for every paper
+    r = evaluate(None, tiny_dataset, style="en-bullets", lm=lm, retries=retries)
+    n, failing = r["examples"], len({e["id"] for e in r["per_example"]} & bad)
+    assert 0 < failing < n
+    assert r["first_pass_valid"] == pytest.approx(1 - failing / n)
+    assert r["valid"] == pytest.approx(1.0 if retries else 1 - failing / n)
+    assert r["retries_per_paper"] == pytest.approx(failing / n if retries else 0.0)
+    assert r["rounds_per_paper"] == pytest.approx(1 + failing / n if retries else 1.0)
+    assert r["papers_per_minute"] > 0 and 0.5 < r["length_ratio"] < 1.5 and r["copied"] == 0.0
+    assert all(e["passes"] == (2 if e["id"] in bad and retries else 1) for e in r["per_example"])
+
+
+def test_a_comparison_puts_base_and_tuned_side_by_side_and_goes_into_the_card(tmp_path):
+    from summarizer.evaluate import COMPARED, comparison_table, write_card_comparison
+
+    base = {"model": {"model": "base.gguf"}, "chrf": 20.6, "rouge_l": 18.0, "first_pass_valid": 0.35, "valid": 0.8,
+            "retries_per_paper": 1.2, "length_ratio": 1.9, "copied": None, "examples": 40, "split": "validation",
+            "dataset": "ds", "retries": 2, "chrf_signature": "nrefs:1"}
+    tuned = base | {"model": {"model": "models/tuned"}, "chrf": 24.1, "first_pass_valid": 0.55, "length_ratio": 1.1}
+    table = comparison_table(base, tuned)
+    assert "| chrF | 20.60 | 24.10 | +3.50 |" in table
+    assert "| fully valid, first pass | 35% | 55% | +20% |" in table
+    assert "| prose copied from the abstract | – | – | – |" in table
+    assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(COMPARED) + 1
+    with pytest.raises(SummarizerError, match="has no model card"):
+        write_card_comparison(tmp_path, table)
+    (tmp_path / "README.md").write_text("# tuned\n\nfacts\n", encoding="utf-8")
+    write_card_comparison(tmp_path, table)
+    write_card_comparison(tmp_path, table.replace("24.10", "25.00"))  # a second report replaces the first
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("# tuned\n\nfacts\n") and card.count("## Compared with its base") == 1 and "25.00" in card
+
+
+@pytest.mark.slow
+def test_eval_against_a_base_writes_the_comparison_into_the_card(tiny_dataset, tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from summarizer import compose
+    from summarizer.cli import app
+
+    monkeypatch.setattr(compose, "ITEM_REDRAWS", 0)
+    tuned = tmp_path / "tuned"
+    shutil.copytree(tiny_model_dir, tuned)
+    (tuned / "README.md").write_text("# tuned\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["eval", "--model", str(tuned), "--against", str(tiny_model_dir), "--dataset",
+                                      str(tiny_dataset), "--style", "en-bullets", "--limit", "2", "--retries", "1",
+                                      "--card", "--out", str(tmp_path / "eval.json")])
+    assert result.exit_code == 0, result.output
+    assert "| chrF |" in result.output and "| retries per paper |" in result.output
+    card = (tuned / "README.md").read_text(encoding="utf-8")
+    assert "## Compared with its base" in card and "| papers per minute |" in card
+    doc = json.loads((tmp_path / "eval.json").read_text())
+    assert doc["compared_with"]["examples"] == doc["examples"] == 2 and doc["retries"] == 1
+    refused = CliRunner().invoke(app, ["eval", "--dataset", str(tiny_dataset), "--card"])
+    assert refused.exit_code == 2 and "--card needs --model" in refused.output
