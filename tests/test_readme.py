@@ -29,7 +29,8 @@ def readme_commands() -> tuple[list[str], list[str]]:
 
 def test_the_readme_has_commands_to_run_and_marks_the_others():
     run, marked = readme_commands()
-    assert any(x.startswith("make digest") for x in run) and any(x.startswith("make finetune") for x in run)
+    assert any(x.startswith("make digest") for x in run) and any(x.startswith("make finetune ") for x in run)
+    assert any(x.startswith("make finetune-report") for x in run)
     assert all(re.search(r"# needs: \S", x) for x in marked)
 
 
@@ -79,4 +80,6 @@ def test_every_readme_command_runs_as_written(tmp_path, serve):
     digest = work / "data" / "digests" / "en-bullets" / f"{DAY}.md"
     sidecar = json.loads(digest.with_suffix(".json").read_text(encoding="utf-8"))
     assert len(sidecar["papers"]) == len(items) == len(SERVED)
-    assert (work / "models" / "smollm2-135m-en-bullets-lora" / "README.md").exists()
+    tuned = work / "models" / "smollm2-135m-en-bullets-lora"
+    assert "## Compared with its base" in (tuned / "README.md").read_text(encoding="utf-8")
+    assert json.loads((tuned / "eval.json").read_text(encoding="utf-8"))["compared_with"]["examples"] > 0
