@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -157,3 +159,14 @@ def serve() -> Iterator[Callable[[Handler], LoopbackServer]]:
 
 def json_response(obj, status: int = 200, headers: dict | None = None) -> tuple[int, dict, bytes]:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(obj).encode()
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are no package; a script that imports a sibling finds it)."""
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    if str(scripts) not in sys.path:
+        sys.path.insert(0, str(scripts))
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from summarizer.styles import STYLES
 
@@ -45,10 +45,7 @@ CONTENT = ("copy", "grounding", "fragment")  # refusing honest text here means "
 
 @pytest.fixture(scope="module")
 def check():
-    spec = importlib.util.spec_from_file_location("quality_check", ROOT / "scripts" / "quality_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("quality_check")
 
 
 @pytest.fixture(scope="module")
