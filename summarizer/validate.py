@@ -412,6 +412,7 @@ def misspelled(text: str, paper: Paper) -> tuple[str, str] | None:
 
 GLUED = re.compile(r"(?<=[\u4e00-\u9fff\uac00-\ud7a3])[A-Za-z][A-Za-z0-9_.-]*|"
                    r"[A-Za-z0-9_.-]*[A-Za-z](?=[\u4e00-\u9fff\uac00-\ud7a3])")
+HANGUL_SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
 FRAGMENT_MIN = 3  # letters: a shorter Latin run ("Re", "x") says nothing about a word it was cut from
 INFLECTION = 3  # letters an ending may add to a glued word's stem ("segment" -> "segmented")
 
@@ -419,7 +420,8 @@ INFLECTION = 3  # letters an ending may add to a glued word's stem ("segment" ->
 def broken_words(text: str, paper: Paper) -> list[str]:
     """Latin runs glued to Chinese or Korean ("타jectory", "Diar化") that are a piece of a word of the title or
     abstract but no word, acronym or stem of it: a word broken between scripts. Honest mixed text glues whole
-    words ("LLM을", "基于Qwen2-VL的")."""
+    words ("LLM을", "基于Qwen2-VL的"). Korean glues a particle after a word, never a syllable before one: a lower-case
+    run right after Hangul that is no word of the source ("파aring유형") is broken whatever it is a piece of."""
     source = f"{paper.title} {paper.abstract}"
     names = {_fold(w) for w in NAME.findall(source)}
     pieces = set(LATIN_TERM.findall(source.lower()))
@@ -431,7 +433,9 @@ def broken_words(text: str, paper: Paper) -> list[str]:
         if len(low) < FRAGMENT_MIN or run.isupper() or _fold(run) in names or _grounded(low, pieces, set()):
             continue
         # A piece of a word, not the word with an ending off ("agent" of "agents", "segment" of "segmented")
-        if not any(low in w and not (w.startswith(low) and len(w) - len(low) <= INFLECTION) for w in pieces):
+        after_hangul = m.start() > 0 and HANGUL_SYLLABLE.match(text[m.start() - 1]) and run[:1].islower()
+        if not after_hangul and not any(low in w and not (w.startswith(low) and len(w) - len(low) <= INFLECTION)
+                                        for w in pieces):
             continue
         out.append(text[max(0, m.start() - 3):m.end() + 3].strip())
     return list(dict.fromkeys(out))

@@ -627,3 +627,15 @@ def test_a_distinctive_name_a_letter_off_the_papers_is_a_misspelling_not_another
     problems = validate(STYLES[name], renamed(name, "RLLEV"), paper)
     assert [p.rule for p in problems if p.rule == "grounding"] == ["grounding"]
     assert any('"RLLEV" is not "RLEV"' in p.message for p in problems)
+
+
+@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.language == "ko"])
+@pytest.mark.parametrize("said, broken", [
+    ("구슬의 파aring유형을 셉니다.", True),  # a syllable glued before a Latin run: no Korean word is written so
+    ("구슬의 타jectory를 추적합니다.", True),  # a piece of the abstract's "trajectory"
+    ("구슬의 trajectory를 추적합니다.", False), ("Gizmo는 CNN을 씁니다.", False),  # whole words, a particle after
+    ("코드는 github.com에 있습니다.", False), ("구슬 3x를 셉니다.", False),
+])
+def test_a_latin_run_glued_after_a_korean_syllable_is_a_broken_word(name, said, broken):
+    paper = dataclasses.replace(PAPER, abstract=f"{PAPER.abstract} Gizmo tracks each marble's trajectory.")
+    assert ("language" in rules(STYLES[name], with_added(name, said), paper)) is broken
