@@ -21,7 +21,7 @@ from accelerate import PartialState
 from summarizer import SummarizerError, archive, compose, engine, fetch, quality, sidecar
 from summarizer.config import GenerationConfig, override
 from summarizer.papers import Paper
-from summarizer.prompt import build_prompt, example_for, repair_prompt
+from summarizer.prompt import assign_examples, build_prompt, example_for, repair_prompt
 from summarizer.redraw import Drawn, best_of
 from summarizer.render import Entry, render_digest, render_index
 from summarizer.selection import Selection, select
@@ -151,6 +151,8 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
     rounds (config.round_budget); a retry's record replaces the paper's only if it has fewer problems (best_of).
     `save` (the main process only) runs after every paper of the first pass and after every pass."""
     papers = {p.id: p for p in todo}
+    # The examples spread over the papers written together; every pass shows a paper the same one.
+    shown = assign_examples(st, todo) if st.shot and st.kind == "summary" else {}
     spent: dict[str, int] = {}  # engine rounds per paper, over all passes and their redraws
     passes: dict[str, int] = {}
 
@@ -158,11 +160,11 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
         batch = [papers[pid] for pid in ids]
         for pid in ids:
             passes[pid] = attempt + 1
-        prompts, cfg = attempt_plan(st, batch, records, config, attempt)
+        prompts, cfg = attempt_plan(st, batch, records, config, attempt, shown)
         new: dict[str, Record] = {}
 
         def on_result(i: int, gen: engine.Generation) -> None:
-            new[batch[i].id] = record(st, batch[i], gen, attempt, cfg)
+            new[batch[i].id] = record(st, batch[i], gen, attempt, cfg, shown.get(batch[i].id))
             if not attempt:  # a first pass is saved paper by paper; a retry's records once its pass has ended
                 records[batch[i].id] = new[batch[i].id]
                 if save:
@@ -184,8 +186,9 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
             after=keep)
 
 
-def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], config: GenerationConfig, attempt: int):
-    """(prompts, config) for one pass over the papers still to do.
+def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], config: GenerationConfig, attempt: int,
+                 shown: dict | None = None):
+    """(prompts, config) for one pass over the papers still to do; `shown`: each paper's example (assign_examples).
 
     The first pass decodes greedily. A retry samples, seeded so that a rerun repeats it: resampling the same prompt
     repairs more failed summaries than a repair prompt does on small models. From the second retry on, the prompt
@@ -193,12 +196,13 @@ def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], confi
     translations: a translator translates the listed problems into the reply, so a translation's retries only
     resample.
     """
+    shown = shown or {}
     if attempt == 0:
-        return [build_prompt(st, p) for p in todo], config
+        return [build_prompt(st, p, shown.get(p.id)) for p in todo], config
     cfg = dataclasses.replace(config, do_sample=True, temperature=0.7, top_p=0.9, seed=config.seed + attempt)
     if attempt == 1 or st.kind == "translate":
-        return [build_prompt(st, p) for p in todo], cfg
-    return [repair_prompt(st, p, records[p.id].problems) for p in todo], cfg
+        return [build_prompt(st, p, shown.get(p.id)) for p in todo], cfg
+    return [repair_prompt(st, p, records[p.id].problems, shown.get(p.id)) for p in todo], cfg
 
 
 def mark_duplicates(new: dict[str, Record], records: dict[str, Record]) -> None:
@@ -226,20 +230,22 @@ def style_warnings(st: Style, lm: engine.LoadedModel) -> list[str]:
     return []
 
 
-def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: GenerationConfig) -> Record:
-    """One paper's sidecar entry: parsed fields, the raw reply, its problems and the generation's counters."""
+def record(st: Style, paper: Paper, gen: engine.Generation, attempt: int, cfg: GenerationConfig,
+           shown=None) -> Record:
+    """One paper's sidecar entry: parsed fields, the raw reply, its problems and the generation's counters; `shown`:
+    the example paper its prompt showed (None: none, or build_prompt's default)."""
     checked = check_reply(st, gen.text, paper)
     return Record(
         fields=checked.fields, raw=gen.text, problems=[dataclasses.asdict(p) for p in checked.problems],
         repairs=checked.repairs, attempt=attempt,
         sampling={"temperature": cfg.temperature, "top_p": cfg.top_p, "seed": cfg.seed} if cfg.do_sample else None,
         prompt_tokens=gen.prompt_tokens, completion_tokens=gen.completion_tokens, seconds=round(gen.seconds, 3),
-        truncated=gen.truncated, finished=gen.finished, example=getattr(example_shown(st, paper), "name", ""),
+        truncated=gen.truncated, finished=gen.finished, example=getattr(shown or example_shown(st, paper), "name", ""),
     )
 
 
 def example_shown(st: Style, paper: Paper):
-    """The example paper the paper's prompt showed (None for a style that shows none)."""
+    """The example paper a prompt built for this paper alone shows (None for a style that shows none)."""
     return example_for(st, paper)[1] if st.shot and st.kind == "summary" else None
 
 

@@ -116,26 +116,51 @@ def _example_trigrams() -> tuple[set[str], ...]:
     return tuple(_trigrams(f"{e.title} {e.abstract}") for e in EXAMPLE_PAPERS)
 
 
+def _likeness(paper: Paper, k: int) -> list[float]:
+    """How like each of the first `k` example papers this paper's title and abstract are: the share of the example's
+    character trigrams the paper holds (a Jaccard index would favour the shortest example abstract for every long
+    one)."""
+    grams = _trigrams(f"{paper.title} {paper.abstract}")
+    return [len(grams & g) / (len(g) or 1) for g in _example_trigrams()[:k]]
+
+
 def example_for(style: Style, paper: Paper) -> tuple[str, ExamplePaper | None]:
-    """(the example reply the paper's prompt shows, its example paper): of the style's examples, the one whose paper is
-    least like this paper's title and abstract (the share of the example's character trigrams the paper holds: a
-    Jaccard index would favour the shortest example abstract for every long one), the first on a tie. A model
-    that copies from the example then copies a topic visibly not its paper's, which the copy rules catch; ("", None)
-    for a style without examples."""
+    """(the example reply a paper's prompt shows when it is written alone, its example paper): of the style's
+    examples, the one whose paper is least like this paper, the first on a tie. A model that copies from the example
+    then copies a topic visibly not its paper's, which the copy rules catch; ("", None) for a style without
+    examples. A day's papers are assigned theirs together (assign_examples)."""
     if not style.examples:
         return "", None
-    grams = _trigrams(f"{paper.title} {paper.abstract}")
-    like = [len(grams & g) / (len(g) or 1) for g in _example_trigrams()[: len(style.examples)]]
+    like = _likeness(paper, len(style.examples))
     i = min(range(len(like)), key=lambda k: (like[k], k))
     return style.examples[i], EXAMPLE_PAPERS[i]
 
 
-def build_prompt(style: Style, paper: Paper) -> Prompt:
-    """The prompt for one paper: fixed instructions (and the example paper's turn, for styles that show it), then
-    the title and the delimited abstract as data."""
+def assign_examples(style: Style, papers: list[Paper]) -> dict[str, ExamplePaper]:
+    """The example paper each of a day's papers is shown (by paper id; {} for a style without examples): every
+    example to at most ceil(n / k) of the n papers, and each paper the least like it among the examples with room
+    (pairs taken from the least alike up). Shown each paper's least-like example alone, most of a day's papers on one
+    field got the same one, and a small model that carries the shown example's scores over gave them all one score
+    triple; spread evenly, no example's pattern reaches more than about 1/k of the day."""
+    k = len(style.examples)
+    if not k or not papers:
+        return {}
+    room = [-(-len(papers) // k)] * k
+    pairs = sorted((like, n, i) for n, p in enumerate(papers) for i, like in enumerate(_likeness(p, k)))
+    chosen: dict[int, int] = {}
+    for _, n, i in pairs:
+        if n not in chosen and room[i]:
+            chosen[n], room[i] = i, room[i] - 1
+    return {papers[n].id: EXAMPLE_PAPERS[i] for n, i in chosen.items()}
+
+
+def build_prompt(style: Style, paper: Paper, shown: ExamplePaper | None = None) -> Prompt:
+    """The prompt for one paper: fixed instructions (and an example paper's turn, for styles that show one: `shown`,
+    by default example_for's), then the title and the delimited abstract as data."""
     shots = ()
     if style.shot and style.examples and style.kind == "summary":
-        reply, shown = example_for(style, paper)
+        shown = shown or example_for(style, paper)[1]
+        reply = style.examples[EXAMPLE_PAPERS.index(shown)]
         shots = ((_user_turn(style, shown.title).replace(_ABSTRACT, shown.abstract), reply),)
     return Prompt(
         key=paper.id, system=system_prompt(style), user=_user_turn(style, paper.title), abstract=_data(paper.abstract),
@@ -155,15 +180,16 @@ def prompt_for_row(row: dict) -> Prompt:
 CONTENT_RULES = ("copy", "duplicate", "grounding")  # the reply was about something else: never shown back
 
 
-def repair_prompt(style: Style, paper: Paper, problems: list[dict]) -> Prompt:
+def repair_prompt(style: Style, paper: Paper, problems: list[dict], shown: ExamplePaper | None = None) -> Prompt:
     """A retry prompt: the same task plus what was wrong with the previous reply (the sidecar's problem dicts,
     {"rule", "message"}).
 
     The rejected reply itself is never shown: a 0.5B model copies what it is shown (a copied example came back
     copied again; a rejected translation came back verbatim inside the tags that quoted it). Only what was wrong
-    is said, and for a reply that was not about this paper, which paper it must be about.
+    is said, and for a reply that was not about this paper, which paper it must be about. `shown`: the example
+    paper of the first prompt (build_prompt's).
     """
-    base = build_prompt(style, paper)
+    base = build_prompt(style, paper, shown)
     fix = "\n".join(f"- {p['message']}" for p in problems) or "- it did not follow the layout"
     shown = "Your previous reply was rejected"
     if any(p["rule"] in CONTENT_RULES for p in problems):

@@ -43,7 +43,7 @@ class Style:
     system: str  # system prompt: task and data-not-instructions rule (prompt.py appends the layout from `fields`)
     user: str  # user turn; "{title}" and the literal "{abstract}" marker are filled by build_prompt
     # A reply in the exact layout for each of EXAMPLE_PAPERS, in their order (() for a style with none). One is shown
-    # per paper (prompt.example_for) as a few-shot turn *with its abstract* (see `shot`), never as a bare example in
+    # per paper (prompt.assign_examples) as a few-shot turn *with its abstract* (see `shot`), never as a bare example in
     # the instructions: shown bare, a 0.5B model copied it for nearly every paper. The copy rule rejects a reply
     # that reuses one.
     examples: tuple[str, ...]
@@ -148,8 +148,9 @@ class ExamplePaper:
 
 # The example papers, in the order of every style's `examples`: topics far apart (optical flow on phones, handwriting
 # in classrooms, singing voices) and, in zh-digest, three different score triples, so that no one topic or score
-# pattern fits every paper. prompt.example_for shows each paper the one least like its abstract. To add one, add
-# its ExamplePaper here and its reply to every style (the copy rules derive what is the example's from the texts).
+# pattern fits every paper. prompt.assign_examples spreads them over a day's papers, each paper the one least like
+# its abstract among those with room. To add one, add its ExamplePaper here and its reply to every style (the copy
+# rules derive what is each example's from the texts).
 EXAMPLE_PAPERS = (
     ExamplePaper(
         "TinyFlow: Pruning Optical Flow Networks for Mobile Devices",
@@ -371,7 +372,7 @@ STYLES: dict[str, Style] = {
         system=_system("You summarize a research paper abstract in Korean bullet points for a daily digest.",
                        "Korean (한국어)"),
         user=_user("Summarize the abstract above in Korean (한국어), in the layout given."),
-        examples=_KO_BULLETS_EXAMPLES, prompt_version="ko-bullets/6", max_new_tokens=320, prefill="-",
+        examples=_KO_BULLETS_EXAMPLES, prompt_version="ko-bullets/7", max_new_tokens=320, prefill="-",
         description="[Hugging Face Daily Papers](https://huggingface.co/papers)의 논문을 로컬 오픈 웨이트 "
         "모델로 한국어 요약합니다.",
         license=LICENSE, citation=CITATION,
@@ -384,7 +385,7 @@ STYLES: dict[str, Style] = {
             Field("keywords", "KEYWORDS", "keywords", 5, 5, aliases=("关键词", "核心关键词"), hint="中文术语 (摘要中的英文原词)"),
             Field("scores", "SCORES", "scores", aliases=_SCORES_ALIASES, hint="1-5 - 一句理由，点名这篇论文的方法或结果"),
         ),
-        _ZH_DIGEST_EXAMPLES, "zh-digest/6", 600,
+        _ZH_DIGEST_EXAMPLES, "zh-digest/7", 600,
         "本文对 Huggingface Daily Papers 推荐的论文从主要工作、主要亮点、关键词和评分四个方面进行速览。",
     ),
     "zh-details": _zh_summary(
@@ -403,7 +404,7 @@ STYLES: dict[str, Style] = {
             Field("implementation", "IMPLEMENTATION", aliases=("实现与部署",), hint="实验、数据与结果"),
             Field("summary", "SUMMARY", aliases=("总结",), hint="一句话总结这篇论文", restates=True, tokens=120),
         ),
-        _ZH_DETAILS_EXAMPLES, "zh-details/5", 700,
+        _ZH_DETAILS_EXAMPLES, "zh-details/6", 700,
         "Huggingface Daily Papers 论文总结（背景、已有的工作、核心贡献、实现与部署、总结）。",
     ),
     "zh-notes": _zh_summary(
@@ -417,7 +418,7 @@ STYLES: dict[str, Style] = {
             Field("findings", "FINDINGS", "list", 1, 5, aliases=("实验设计与主要发现", "发现"), hint="一个实验发现"),
             Field("conclusion", "CONCLUSION", aliases=("结论及对未来研究的意义", "结论"), hint="论文的结论"),
         ),
-        _ZH_NOTES_EXAMPLES, "zh-notes/4", 600,
+        _ZH_NOTES_EXAMPLES, "zh-notes/5", 600,
         "Huggingface Daily Papers 论文笔记（标题翻译、标签、目标、方法、发现、结论）。",
     ),
     "zh-tldr": _zh_summary(
@@ -432,7 +433,7 @@ STYLES: dict[str, Style] = {
             Field("result", "RESULT", aliases=("RESULTS", "结果", "实验结果"), hint="实验、数据与主要结果"),
             Field("conclusion", "CONCLUSION", aliases=("结论",), hint="论文的结论"),
         ),
-        _ZH_TLDR_EXAMPLES, "zh-tldr/3", 700,
+        _ZH_TLDR_EXAMPLES, "zh-tldr/4", 700,
         "Huggingface Daily Papers 论文速读（TLDR、动机、方法、结果、结论），由本地部署的开源模型根据论文摘要写成。",
     ),
     "ko-translate": _translation("ko", "Korean", ("번역", "TRANSLATION"), (0.2, 1.2),

@@ -599,7 +599,7 @@ KO_PARTICLES = re.compile(r"(?:에서는|으로는|에서|에게|에도|에는|�
 # language with one reply (Korean) has too few words to ask more than twice.
 TOPIC_RECUR = 3
 TOPIC_RECUR_ONE = 2
-TOPIC_MIN = 2  # topic terms of the shown example, absent from this paper, that make a reply a copy (one: a word
+TOPIC_MIN = 2  # topic terms of one example, absent from this paper, that make a reply a copy (one: a word
 #                the reply may share by chance, "评分" in a paper on scoring)
 TOPIC_SUPPORT = 2  # the example abstract's own words this abstract must share before its topic is this paper's too
 
@@ -647,29 +647,31 @@ def example_topics(language: str) -> tuple[tuple[frozenset, frozenset], ...]:
     return tuple(out)
 
 
-def example_topic(style: Style, text: str, paper: Paper, shown=None) -> list[str]:
-    """The topic terms of the example this paper's prompt shows (see example_topics) that `text` holds and this
-    paper's title and abstract do not: a Latin term when the abstract lacks it, a Chinese or Korean one when the
-    abstract shares fewer than TOPIC_SUPPORT of the example abstract's own words. TOPIC_MIN of them, or the example
-    paper's name alone, are a copy of the example's topic; else []. `shown`: the example paper (default: the one
-    prompt.example_for shows this paper)."""
-    from summarizer.prompt import example_for
-
-    shown = shown or example_for(style, paper)[1]
-    if shown is None:
-        return []
+def example_topic(style: Style, text: str, paper: Paper) -> list[str]:
+    """The topic terms of an example paper (see example_topics) that `text` holds and this paper's title and abstract
+    do not: a Latin term when the abstract lacks it, a Chinese or Korean one when the abstract shares fewer than
+    TOPIC_SUPPORT of the example abstract's own words. TOPIC_MIN of them, or the example paper's name alone, are a
+    copy of that example's topic; else []. Every example of the style is asked, whichever the prompt showed: a
+    verdict that is the reply's and its paper's alone (a day's papers are shown examples spread over them), and no
+    honest summary carries another field's topic terms that its own abstract does not hold."""
     from summarizer.styles import EXAMPLE_PAPERS
 
-    terms, own = example_topics(style.language)[EXAMPLE_PAPERS.index(shown)]
+    if not style.examples:
+        return []
     words, stems = _source_words(paper)
-    # An own word is shared when the abstract has it or a longer form of it ("math" in "mathematical")
-    shared = sum(_grounded(w, words, stems) or any(x.startswith(w) for x in words) for w in own)
-    hits = sorted(u for u in set(topic_units(text)) & terms
-                  if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT))
-    name = shown.name.lower()
-    if name in text.lower() and name not in f"{paper.title} {paper.abstract}".lower():
-        return [shown.name, *hits]
-    return hits if len(hits) >= TOPIC_MIN else []
+    lowered, source = text.lower(), f"{paper.title} {paper.abstract}".lower()
+    units = set(topic_units(text))
+    for shown, (terms, own) in zip(EXAMPLE_PAPERS[:len(style.examples)], example_topics(style.language), strict=False):
+        # An own word is shared when the abstract has it or a longer form of it ("math" in "mathematical")
+        shared = sum(_grounded(w, words, stems) or any(x.startswith(w) for x in words) for w in own)
+        hits = sorted(u for u in units & terms
+                      if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT))
+        name = shown.name.lower()
+        if name in lowered and name not in source:
+            return [shown.name, *hits]
+        if len(hits) >= TOPIC_MIN:
+            return hits
+    return []
 
 
 def _keyword_en(item) -> str:

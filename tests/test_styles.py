@@ -108,7 +108,7 @@ def test_every_example_is_shown_only_as_a_turn_after_its_own_abstract(name):
         assert [r for _, r in prompt.shots] == [reply] and shown.abstract in prompt.shots[0][0]
 
 
-def test_each_paper_is_shown_the_example_least_like_it_and_zh_digest_examples_score_apart():
+def test_a_paper_alone_is_shown_the_example_least_like_it_and_zh_digest_examples_score_apart():
     from summarizer.quality import example_scores
 
     style = STYLES["zh-tldr"]
@@ -117,6 +117,35 @@ def test_each_paper_is_shown_the_example_least_like_it_and_zh_digest_examples_sc
     assert example_for(STYLES["zh-translate"], PAPER) == ("", None)
     digest = STYLES["zh-digest"]
     assert len({example_scores(digest, reply) for reply in digest.examples}) == len(digest.examples)
+
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(STYLES) if STYLES[n].examples and STYLES[n].shot])
+def test_a_days_papers_are_shown_examples_spread_over_them_each_the_least_like_it_with_room(name):
+    """Shown each its least-like example alone, 7 of a real day's 10 papers got one example, and the 0.5B model
+    carried its scores into them all; spread, no example reaches more than ceil(n / k) of the day's papers."""
+    from summarizer.prompt import assign_examples
+
+    style, k = STYLES[name], len(STYLES[name].examples)
+    day = [PAPER.replace(id=f"2503.{n:05d}", title=f"Gizmo {n}: Counting Marbles") for n in range(10)]
+    shown = assign_examples(style, day)
+    assert sorted(shown) == sorted(p.id for p in day)
+    counts = [sum(e == x for e in shown.values()) for x in EXAMPLE_PAPERS[:k]]
+    assert max(counts) == -(-len(day) // k) and sum(counts) == len(day)
+    # Fewer papers than examples: each paper its own least-like example, as when written alone
+    assert assign_examples(style, day[:1]) == {day[0].id: example_for(style, day[0])[1]}
+    # A paper on an example's own topic is never shown that example while another has room
+    own = [PAPER.replace(id=f"2503.1{n:04d}", title=e.title, abstract=e.abstract) for n, e in enumerate(EXAMPLE_PAPERS)]
+    assert all(assign_examples(style, own)[p.id].title != p.title for p in own)
+    # The prompt shows the assigned example, and a retry's the same one
+    from summarizer.config import GenerationConfig
+    from summarizer.digest import attempt_plan
+    from summarizer.sidecar import Record
+
+    records = {p.id: Record(fields=None, raw="x", problems=[{"rule": "format", "message": "m"}]) for p in day}
+    for attempt in (0, 1, 2):
+        prompts, _ = attempt_plan(style, day, records, GenerationConfig(), attempt, shown)
+        assert all(shown[p.id].abstract in q.shots[0][0] for p, q in zip(day, prompts, strict=True))
 
 
 ZH_DRIFT = """```markdown

@@ -499,46 +499,52 @@ def with_added(name: str, text: str) -> dict:
     return {**FIELDS[name], field.name: f"{value} {text}" if field.kind == "text" else [*value[:-1], f"{value[-1]} {text}"]}
 
 
-def shown_topic(name: str, paper=PAPER) -> tuple[list[str], object]:
-    """Two topic terms of the example the paper's prompt shows (derived from the example texts; Chinese or Korean
-    ones first), and that example paper."""
-    from summarizer.prompt import example_for
+def shown_topic(name: str, i: int) -> tuple[list[str], object]:
+    """Two topic terms of example paper `i` (derived from the example texts; Chinese or Korean ones first), and that
+    example paper."""
     from summarizer.styles import EXAMPLE_PAPERS
     from summarizer.validate import example_topics
 
-    st = STYLES[name]
-    _, shown = example_for(st, paper)
-    terms = example_topics(st.language)[EXAMPLE_PAPERS.index(shown)][0]
-    own = [t for t in sorted(terms, key=lambda t: (t.isascii(), t)) if t != shown.name.lower()]
+    shown = EXAMPLE_PAPERS[i]
+    terms = example_topics(STYLES[name].language)[i][0]
+    from summarizer.validate import _grounded, _source_words
+
+    words, stems = _source_words(PAPER)  # a Latin term the paper's abstract holds is its own too
+    own = [t for t in sorted(terms, key=lambda t: (t.isascii(), t))
+           if t != shown.name.lower() and not (t.isascii() and _grounded(t, words, stems))]
     return own[:2], shown
 
 
-@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary"])
-def test_the_shown_examples_topic_that_the_abstract_never_says_is_a_copy(name):
+EVERY_EXAMPLE = [(n, i) for n, s in sorted(STYLES.items()) if s.kind == "summary" for i in range(len(s.examples))]
+
+
+@pytest.mark.parametrize(("name", "i"), EVERY_EXAMPLE)
+def test_an_examples_topic_that_the_abstract_never_says_is_a_copy(name, i):
     """The 0.5B model carried the example paper's topic into other papers' summaries in phrases too short for the
-    line rule ("HoloCine在多个光流基准上实验", "다양한 채널을 제거합니다"). What is the example's topic is derived
-    from the example texts (example_topics), never listed; an abstract that shares the example's own words may use it."""
+    line rule ("HoloCine在多个光流基准上实验", "다양한 채널을 제거합니다"). What is each example's topic is derived
+    from the example texts (example_topics), never listed; an abstract that shares the example's own words may use
+    it. Every example is asked, whichever one the prompt showed."""
     st = STYLES[name]
-    terms, shown = shown_topic(name)
+    terms, shown = shown_topic(name, i)
     sep = " " if st.language != "zh" else ""
     fields = with_added(name, sep.join(terms) + ("." if st.language != "zh" else "。"))
     assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, fields), terms
     assert any("example's topic" in p.message for p in validate(st, fields, PAPER))
-    # The paper a prompt shows an example for is not the example's paper; one that shares its words may use them.
+    # A paper that shares the example's words may use them.
     paper = dataclasses.replace(PAPER, abstract=f"{PAPER.abstract} {shown.abstract}")
-    assert example_topic(st, prose(fields), PAPER, shown) and not example_topic(st, prose(fields), paper, shown)
+    assert example_topic(st, prose(fields), PAPER) and not example_topic(st, prose(fields), paper)
 
 
-@pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.kind == "summary"])
-def test_the_example_papers_name_is_a_copy_unless_the_abstract_says_it(name):
+@pytest.mark.parametrize(("name", "i"), EVERY_EXAMPLE)
+def test_an_example_papers_name_is_a_copy_unless_the_abstract_says_it(name, i):
     """"TinyFlow在SLay the Spire 2游戏的环境中…" passed as a zh-details summary of a paper on agents' memory: one
     Latin term is too few for the grounding rule's share."""
     st = STYLES[name]
-    _, shown = shown_topic(name)
+    _, shown = shown_topic(name, i)
     named = with_added(name, shown.name[:1].lower() + shown.name[1:] if st.language == "en" else shown.name.upper())
     assert "copy" not in rules(st, FIELDS[name]) and "copy" in rules(st, named)
     abstract = f"{PAPER.abstract} It extends {shown.name}."
-    assert not example_topic(st, prose(named), dataclasses.replace(PAPER, abstract=abstract), shown)
+    assert not example_topic(st, prose(named), dataclasses.replace(PAPER, abstract=abstract))
 
 
 @pytest.mark.parametrize("name", [n for n, s in sorted(STYLES.items()) if s.language != "en"])
