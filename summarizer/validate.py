@@ -620,8 +620,10 @@ def topic_units(text: str) -> Counter:
 
 
 @lru_cache(maxsize=16)
-def example_topics(language: str) -> tuple[tuple[frozenset, frozenset], ...]:
-    """Per example paper (styles.EXAMPLE_PAPERS order): (the topic terms of its `language` replies, its own words).
+def example_topics(language: str) -> tuple[tuple[frozenset, frozenset, dict], ...]:
+    """Per example paper (styles.EXAMPLE_PAPERS order): (the topic terms of its `language` replies, its own words,
+    its glossary: each topic term found in the Chinese half of one of its replies' "中文 (English)" keywords → the
+    words of the English half at the same place in it, those its abstract also uses).
     A topic term is a unit of that paper's replies that no other example paper's reply and no prompt text of the
     language holds; a Chinese pair or Korean word must also recur TOPIC_RECUR times per reply of that language
     (TOPIC_RECUR_ONE where the language has one). Own words: Latin words of its title, and those its abstract says twice, that no
@@ -643,7 +645,19 @@ def example_topics(language: str) -> tuple[tuple[frozenset, frozenset], ...]:
         least = TOPIC_RECUR * len(texts) if len(texts) > 1 else TOPIC_RECUR_ONE
         terms = {u for u, c in counts.items() if u not in others and (u[0].isascii() or c >= least)}
         words = own_words[i] - set().union(*(w for j, w in enumerate(all_words) if j != i))
-        out.append((frozenset(terms), frozenset(words)))
+        glossary: dict[str, set[str]] = {}
+        ex_words, ex_stems = _source_words(EXAMPLE_PAPERS[i])  # English words its own abstract uses, not the keyword's
+        for st in styles:
+            for _, items in _lists(st, parse_output(st, st.examples[i]), "keywords") if i < len(st.examples) else ():
+                for zh, en in filter(None, map(_keyword_pair, items)):
+                    zh, en_words = "".join(zh.split()), LATIN_TERM.findall(en.lower())
+                    # Aligned by position: "音源分离 (Source Separation)" gives 分离 "separation", not "source"
+                    for k in range(len(zh) - 1):
+                        if (u := zh[k:k + 2]) in terms:
+                            lo, hi = k * len(en_words) // len(zh), -(-(k + 2) * len(en_words) // len(zh))
+                            glossary.setdefault(u, set()).update(w for w in en_words[lo:hi]
+                                                                 if _grounded(w, ex_words, ex_stems))
+        out.append((frozenset(terms), frozenset(words), {u: frozenset(w) for u, w in glossary.items()}))
     return tuple(out)
 
 
@@ -661,17 +675,29 @@ def example_topic(style: Style, text: str, paper: Paper) -> list[str]:
     words, stems = _source_words(paper)
     lowered, source = text.lower(), f"{paper.title} {paper.abstract}".lower()
     units = set(topic_units(text))
-    for shown, (terms, own) in zip(EXAMPLE_PAPERS[:len(style.examples)], example_topics(style.language), strict=False):
+    for shown, (terms, own, glossary) in zip(EXAMPLE_PAPERS[:len(style.examples)], example_topics(style.language),
+                                             strict=False):
         # An own word is shared when the abstract has it or a longer form of it ("math" in "mathematical")
         shared = sum(_grounded(w, words, stems) or any(x.startswith(w) for x in words) for w in own)
+        # A Chinese term is also this paper's when the abstract holds a word of the English its example keyword gave
+        # it (通道 of "通道选择 (Channel Selection)" in an abstract on a "three-channel" representation).
         hits = sorted(u for u in units & terms
-                      if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT))
+                      if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT
+                              or any(_grounded(w, words, stems) for w in glossary.get(u, ()))))
         name = shown.name.lower()
         if name in lowered and name not in source:
             return [shown.name, *hits]
         if len(hits) >= TOPIC_MIN:
             return hits
     return []
+
+
+def _keyword_pair(item) -> tuple[str, str] | None:
+    """(Chinese half, English half) of an "English (中文)" or "中文 (English)" keyword; None for another shape."""
+    if m := KEYWORD.match(str(item)):
+        return m.group("zh"), m.group("en")
+    m = REVERSED_KEYWORD.match(str(item))
+    return (m.group(1), m.group(2)) if m else None
 
 
 def _keyword_en(item) -> str:

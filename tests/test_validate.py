@@ -645,3 +645,18 @@ def test_a_distinctive_name_a_letter_off_the_papers_is_a_misspelling_not_another
 def test_a_latin_run_glued_after_a_korean_syllable_is_a_broken_word(name, said, broken):
     paper = dataclasses.replace(PAPER, abstract=f"{PAPER.abstract} Gizmo tracks each marble's trajectory.")
     assert ("language" in rules(STYLES[name], with_added(name, said), paper)) is broken
+
+
+def test_a_chinese_topic_term_is_the_papers_own_when_its_abstract_says_the_examples_english_for_it():
+    """An honest summary of an event-camera detector ("三通道伪RGB表示", "精度与效率") held two of TinyFlow's topic
+    terms; its abstract says "three-channel", the English that TinyFlow's keyword "通道选择 (Channel Selection)" gives
+    通道, so only one term is the example's and the summary is no copy. Without that word it is one."""
+    from summarizer.validate import example_topics
+
+    st = STYLES["zh-tldr"]
+    assert example_topics("zh")[0][2]["通道"] == {"channel"}  # aligned by position: not "selection"
+    text = "本文提出EvDet，用紧凑的三通道伪RGB表示编码事件，在Gen1上取得了精度与效率的最佳平衡。"
+    plain = "EvDet: Event Detection. We propose EvDet, a compact pseudo-RGB event representation; results on Gen1."
+    said = plain.replace("compact pseudo-RGB", "compact three-channel pseudo-RGB")
+    assert example_topic(st, text, dataclasses.replace(PAPER, title="EvDet", abstract=plain)) == ["精度", "通道"]
+    assert not example_topic(st, text, dataclasses.replace(PAPER, title="EvDet", abstract=said))
