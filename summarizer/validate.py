@@ -684,6 +684,10 @@ def example_topic(style: Style, text: str, paper: Paper) -> list[str]:
         hits = sorted(u for u in units & terms
                       if not (_grounded(u, words, stems) if u[0].isascii() else shared >= TOPIC_SUPPORT
                               or any(_grounded(w, words, stems) for w in glossary.get(u, ()))))
+        # A Chinese term beside the English its keyword gives it is one term said twice ("网络" and "network")
+        latin = {h for h in hits if h.isascii()}
+        said, said_stems = latin, {h[:STEM] for h in latin if len(h) >= STEM_MIN}
+        hits = [u for u in hits if u.isascii() or not any(_grounded(w, said, said_stems) for w in glossary.get(u, ()))]
         name = shown.name.lower()
         if name in lowered and name not in source:
             return [shown.name, *hits]

@@ -660,3 +660,12 @@ def test_a_chinese_topic_term_is_the_papers_own_when_its_abstract_says_the_examp
     said = plain.replace("compact pseudo-RGB", "compact three-channel pseudo-RGB")
     assert example_topic(st, text, dataclasses.replace(PAPER, title="EvDet", abstract=plain)) == ["精度", "通道"]
     assert not example_topic(st, text, dataclasses.replace(PAPER, title="EvDet", abstract=said))
+
+
+def test_a_chinese_topic_term_beside_its_own_english_is_one_term_not_two():
+    """The 0.5B model wrote "神经网络" and "network" in summaries of papers shown another example: one generic word in
+    two scripts, not two of TinyFlow's topic terms."""
+    st = STYLES["zh-digest"]
+    paper = dataclasses.replace(PAPER, title="Hyperagents", abstract="Self-improving agents edit their own code.")
+    assert not example_topic(st, "本文用神经网络（neural network）让智能体修改自己的代码。", paper)
+    assert example_topic(st, "本文用神经网络（neural network）剪除智能体的通道。", paper)  # a third term: a copy
