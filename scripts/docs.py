@@ -58,8 +58,10 @@ tie), and charge it with every draw's tokens and seconds.
 - A paper still failing is then resampled, then retried with a prompt that names its problems — never showing the
   rejected reply back to the model; translations are only resampled (`--retries`, default 2). A retry's summary
   replaces the paper's only if it has fewer problems.
-- Each paper may take part in `round_budget` engine rounds (default 24) over all of this; a paper that has spent
-  them is drawn again no more and keeps its best draw. The sidecar records each paper's `rounds`, and the run's
+- Each paper may take part in `round_budget` engine rounds (default 24) over all of this; a paper is drawn again
+  only while the draw fits in what is left (a retry written section by section needs a round per section, and a
+  section's redraws leave one for each later section), so no paper spends more than its budget, save a first pass
+  that alone takes more; it keeps its best draw. The sidecar records each paper's `rounds`, and the run's
   summary line sums them.
 - Two new summaries of one digest that are one text are both refused and retried; a new summary that repeats one
   already valid is refused alone.

@@ -61,6 +61,12 @@ def sectioned(style: Style, lm: LoadedModel) -> bool:
     return lm.kind == "causal" and len([f for f in style.fields if f.marker]) > 1
 
 
+def least_rounds(style: Style, lm: LoadedModel) -> int:
+    """The engine rounds one pass of a paper takes at the least: one per section when it is written section by
+    section, else one (a one-pass reply, a translation's pieces drawn together)."""
+    return len([f for f in style.fields if f.marker]) if style.kind != "translate" and sectioned(style, lm) else 1
+
+
 # Section kinds a style's no-repeat ban applies to: prose. Keywords and score lines have a fixed shape that the
 # prompt's example shows ("- 实用性: 4 - …" is 8 tokens); banning n-grams of that shape keeps the model from writing
 # the shape at all (scores without a number, no SCORES section).
@@ -225,10 +231,11 @@ def _problems(style: Style, prompt: Prompt, reply: str) -> Counter:
 
 def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[int, str], field: Field,
              config: GenerationConfig, stops: tuple[str, ...], judged: dict[int, Counter], spent: dict[str, int],
-             ) -> dict[int, tuple[str, Generation, Counter]]:
+             later: int = 0) -> dict[int, tuple[str, Generation, Counter]]:
     """One section of a group of papers (`starts`: paper index -> its reply so far plus the section's start): a round
     for all, then seeded sampled draws (see SECTION_REDRAWS) for those whose section adds problems to `judged` (the
-    reply so far's). Per paper: the reply with its section, the kept draw (costing every draw), its problems."""
+    reply so far's), each only while its paper's budget keeps a round for each of the `later` sections. Per paper: the
+    reply with its section, the kept draw (costing every draw), its problems."""
 
     def draw(todo: list[int], n: int, _kept) -> list[Drawn]:
         gens = engine.generate(lm, [dataclasses.replace(prompts[i], prefill=starts[i]) for i in todo],
@@ -245,7 +252,7 @@ def _section(lm: LoadedModel, style: Style, prompts: list[Prompt], starts: dict[
         return out
 
     kept = best_of(sorted(starts), draw, SECTION_REDRAWS, owner=lambda i: prompts[i].key, spent=spent,
-                   budget=config.round_budget)
+                   budget=config.round_budget, need=1 + later)
     return {i: (d.value[0], d.gen, d.value[1]) for i, d in kept.items()}
 
 
@@ -381,7 +388,7 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
         replies = {i: "" for i in group}
         judged: dict[int, Counter] = {i: Counter() for i in group}  # the problems of each reply so far, by rule
         rounds: dict[int, list[Generation]] = {i: [] for i in group}  # each section's kept draw
-        for field in fields:
+        for k, field in enumerate(fields):
             # Another section's marker ends this one, on its own line or run on after a space (a model that writes
             # the whole reply on one line); the stop string itself is cut off.
             stops = tuple(f"{sep}{f.marker}:" for f in fields if f is not field for sep in ("\n", " "))
@@ -391,7 +398,7 @@ def write(lm: LoadedModel, style: Style, prompts: list[Prompt], config: Generati
                                       or config.no_repeat_ngram_size)
             starts = {i: (replies[i] + "\n" if replies[i] else "") + section_start(field) for i in group}
             for i, (text, gen, problems) in _section(lm, style, prompts, starts, field, cfg, stops, judged,
-                                                     spent).items():
+                                                     spent, later=len(fields) - 1 - k).items():
                 replies[i], judged[i] = text, problems
                 rounds[i].append(gen)
         for i in sorted(group):

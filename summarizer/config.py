@@ -72,8 +72,9 @@ class GenerationConfig:
     # way (tested). Beams, sampling and logits processors that count steps keep one call.
     drop_finished: float = 0.25
     # Engine rounds (engine.generate calls) one paper may take part in over all its passes — the first, the digest's
-    # retries — and every redraw of a section, list or translation piece in them (redraw.best_of). A paper that has
-    # spent them is drawn again no more and keeps its best draw. 24: a four-section reply's three passes with each
+    # retries — and every redraw of a section, list or translation piece in them (redraw.best_of). A paper is drawn
+    # again only while the draw fits in what is left (a retry needs a round per section), so none spends more, save a
+    # first pass that alone takes more; it keeps its best draw. 24: a four-section reply's three passes with each
     # section drawn twice at most on average; a one-pass or translated style never reaches it (3 rounds a pass).
     round_budget: int = 24
 

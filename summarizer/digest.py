@@ -182,8 +182,9 @@ def summarize(lm: engine.LoadedModel, st: Style, config: GenerationConfig, todo:
         if save:
             save()
 
+    # A retry starts only when the paper has the rounds its pass takes at the least (one per section) left.
     best_of(list(papers), draw, retries, owner=str, spent=spent, budget=config.round_budget, engine_round=False,
-            after=keep)
+            need=compose.least_rounds(st, lm), after=keep)
 
 
 def attempt_plan(st: Style, todo: list[Paper], records: dict[str, Record], config: GenerationConfig, attempt: int,

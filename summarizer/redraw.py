@@ -7,8 +7,10 @@ seconds. What differs is only what a draw is (a prompt, a prefill, a sampling se
 so those are the caller's `draw`.
 
 The budget: `spent` counts, per paper, the engine rounds (engine.generate calls) it has taken part in, over all its
-passes and all their parts; a paper that has spent `budget` rounds is drawn again no more, by any mechanism, and keeps
-its best draw so far. A part's first draw is always made (a reply needs each of its sections once).
+passes and all their parts; a paper is drawn again only while the draw fits in what is left of its `budget`, by any
+mechanism, and keeps its best draw so far. A draw that takes several rounds (a retry written section by section) or
+that must leave rounds for draws after it (a section before the reply's later ones) says so with `need`, so that no
+paper spends more than its budget. A part's first draw is always made (a reply needs each of its sections once).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def best_of(
     budget: int,
     again: Callable[[K, Drawn], bool] | None = None,
     engine_round: bool = True,
+    need: int = 1,
     after: Callable[[dict[K, Drawn]], None] | None = None,
 ) -> dict[K, Drawn]:
     """Each key's best draw, its Generation costing every draw made for it.
@@ -50,7 +53,8 @@ def best_of(
     `draw(keys, n, kept)` makes the `n`-th draw (0: the first) of `keys` in one engine round and returns their Drawn
     in order (`kept`: the best draws so far, for draws that continue from one). After each round a key goes again
     while `again(key, kept draw)` holds (default: it has problems), `redraws` rounds at most, and only while its
-    paper (`owner(key)`) has rounds left of `budget` in `spent`. `engine_round`: each draw is one engine round, charged
+    paper (`owner(key)`) has `need` rounds left of `budget` in `spent` (1: the draw's own round; more for a draw of
+several rounds, or one that leaves rounds for the draws to come after it). `engine_round`: each draw is one engine round, charged
     to `spent` for each paper drawn; False for a draw made of rounds that charge themselves (a digest's retry of a
     paper, written section by section). `after(kept)` runs after each round (a digest saves its progress there)."""
     again = again or (lambda _key, d: d.problems > 0)
@@ -58,7 +62,7 @@ def best_of(
     todo = list(keys)
     for n in range(redraws + 1):
         if n:
-            todo = [k for k in todo if spent.get(owner(k), 0) < budget]
+            todo = [k for k in todo if spent.get(owner(k), 0) + need <= budget]
         if not todo:
             break
         if engine_round:

@@ -58,3 +58,18 @@ def test_again_decides_who_goes_again_and_a_draw_of_rounds_charges_itself():
     assert spent == {} and after == [["a", "b"], ["a", "b"]]
     charge(spent, ["a", "a", "b"])
     assert spent == {"a": 1, "b": 1}
+
+
+def test_need_keeps_the_rounds_a_later_draw_takes_so_that_no_paper_spends_more_than_its_budget():
+    """A draw of 3 rounds that charges itself (a retry written in 3 sections) goes again only while 3 rounds are
+    left of the budget: from 0 spent, 0 + 3 + 3 + 3 = 9 = the budget, three draws; from 1 spent, two."""
+    for before, drawn in ((0, [0, 1, 2]), (1, [0, 1])):
+        calls, spent = [], {"p": before}
+        inner = scripted({"p": [1, 1, 1]}, calls)
+
+        def draw(keys, n, kept):
+            charge(spent, keys), charge(spent, keys), charge(spent, keys)
+            return inner(keys, n, kept)
+
+        best_of(["p"], draw, 2, owner=str, spent=spent, budget=9, engine_round=False, need=3)
+        assert [n for _, n, _ in calls] == drawn and spent["p"] <= 9
