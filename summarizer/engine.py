@@ -375,20 +375,36 @@ def _cache_kwarg() -> str:
     return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"
 
 
-def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
-    """(a KV cache for this batch holding the prefix all `rows` share, the prefix's length), or (None, 0) when there
-    is none worth it. Each row keeps at least its last token out of the cache, for generate to feed."""
+def _batch_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
+    """(the KV cache a causal batch's generate call writes into, the length of the prefix it already holds): an
+    in-place cache (kvcache.py) with room for the longest row and max_new_tokens, holding the prefix all `rows`
+    share when there is one worth it (prefix_cache), else empty (0). Each row keeps at least its last token out of the
+    cache, for generate to feed."""
+    from summarizer.kvcache import in_place_cache
+
+    capacity = max(map(len, rows)) + config.max_new_tokens
+    cache = in_place_cache(lm.model.config, capacity)
+    prefix, kept = _prefix(lm, rows, config)
+    if not prefix:
+        return cache, 0
+    for layer, (keys, values, *_) in zip(cache.layers, kept, strict=True):  # the prefix, copied into every row
+        layer.update(keys.expand(len(rows), -1, -1, -1), values.expand(len(rows), -1, -1, -1))
+    return cache, len(prefix)
+
+
+def _prefix(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
+    """(the prefix all `rows` share, its KV cache for one row), or ((), None) when there is none worth it."""
     import torch
     from transformers import DynamicCache
 
     if not config.prefix_cache or config.num_beams > 1:  # beams would have to copy the cache per beam
-        return None, 0
+        return (), None
     room = min(map(len, rows)) - 1
     prefix, cache = _PREFIXES.get(lm.model, ((), None))
     if not prefix or len(prefix) > room or any(tuple(r[:len(prefix)]) != prefix for r in rows):
         prefix = tuple(os.path.commonprefix(rows)[:room])
         if len(rows) < 2 or len(prefix) < PREFIX_MIN:  # one row alone: what later calls share is not known yet
-            return None, 0
+            return (), None
         cache = DynamicCache(config=lm.model.config)
         # Only the cache is wanted: logits for one position, not vocabulary × prefix (as generate asks, where the
         # model's forward takes logits_to_keep: every causal LM of transformers 5 does).
@@ -397,9 +413,7 @@ def _prefix_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConf
             lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, **keep,
                      **{_cache_kwarg(): cache})
         _PREFIXES[lm.model] = (prefix, cache)
-    batch = copy.deepcopy(cache)  # generate appends to it
-    batch.batch_repeat_interleave(len(rows))
-    return batch, len(prefix)
+    return prefix, cache
 
 
 # Logits processors that read nothing but the ids and scores they are given (no step count, no prompt length kept from
@@ -462,9 +476,9 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
     from transformers import StoppingCriteriaList
 
     causal = lm.kind == "causal"
-    cache, shared = _prefix_cache(lm, rows, config) if causal else (None, 0)
+    cache, shared = _batch_cache(lm, rows, config) if causal else (None, 0)
     pad = lm.tokenizer.pad_token_id
-    if cache is not None:
+    if shared:
         # [shared prefix][padding][the row's rest]: the padding sits after the cached prefix and is masked out, and
         # generate numbers positions by the mask, so each row sees exactly its own tokens in order.
         width = max(map(len, rows))
@@ -564,7 +578,7 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
         plan = [(None, indices)]
     else:
         # seq2seq: one (source, target) pair per batch; causal: one few-shot example per batch, so that the rows
-        # of a batch share the system + example prefix that _prefix_cache prefills once
+        # of a batch share the system + example prefix that _prefix prefills once
         groups: dict[tuple, list[int]] = {}
         for i in indices:
             src, tgt, _, forced = _lang_setup(lm, prompts[i])

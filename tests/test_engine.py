@@ -374,7 +374,7 @@ def test_completion_count_stops_at_first_eos_even_though_pad_is_eos(tiny, monkey
     eos = tiny.tokenizer.eos_token_id
     x = tiny.tokenizer.convert_tokens_to_ids("x")
 
-    def fake_generate(input_ids, attention_mask, generation_config):
+    def fake_generate(input_ids, attention_mask, generation_config, **cache):  # the batch's in-place KV cache
         assert attention_mask[0].all() and attention_mask[1, 0] == 0 and attention_mask[1, -1] == 1  # left padding
         assert (input_ids[1][attention_mask[1] == 0] == eos).all()  # padded with EOS, masked out
         rows = [[x, x, eos, eos, eos], [x, x, x, x, x]]

@@ -1,0 +1,87 @@
+"""A KV cache that is written in place: transformers' DynamicCache with every layer's keys and values held in a buffer
+sized once for the whole call (the prompt and every new token), so that a decode step writes one position per row
+instead of copying the whole cache into a new tensor (DynamicLayer's torch.cat, whose cost grows with the cache: on a
+2-core CPU it was a sixth of a 14-row decode step at 600 cached tokens, docs/BENCHMARKS.md).
+
+Shape: each layer's `keys`/`values` are views `[rows, kv heads, tokens written, head dim]` of buffers `[rows, kv heads,
+capacity, head dim]`; everything that reads a DynamicLayer reads them as before. Selecting rows (a static batch that
+drops its stopped rows, beam reordering) copies only the tokens written into a new buffer of the same capacity.
+"""
+
+from __future__ import annotations
+
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+
+class InPlaceLayer(DynamicLayer):
+    """A DynamicLayer whose update writes into a preallocated buffer of `capacity` tokens; a write past it moves the
+    layer into a buffer twice as large (never expected when the capacity is the prompt plus max_new_tokens)."""
+
+    def __init__(self, capacity: int, **kwargs):
+        super().__init__(**kwargs)
+        self.capacity = capacity
+        self._buffers = None  # (keys buffer, values buffer) that self.keys/self.values are views of
+
+    def lazy_initialization(self, key_states, value_states) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._buffers = None
+
+    def _holds_views(self) -> bool:
+        """Whether keys/values are still the views of the buffers (anything that replaced them, a DynamicLayer method
+        this class does not override, leaves tensors of its own: they are copied into a new buffer at the next
+        write)."""
+        if self._buffers is None or self.keys is None or self.keys.numel() == 0:
+            return False
+        kb, vb = self._buffers
+        return (self.keys.data_ptr() == kb.data_ptr() and self.values.data_ptr() == vb.data_ptr()
+                and self.keys.shape[0] == kb.shape[0] and self.keys.stride() == kb.stride())
+
+    def _rebuffer(self, keys, values, needed: int) -> None:
+        """New buffers of max(capacity, needed) tokens (twice `needed` past the capacity) holding keys/values."""
+        rows, heads, written, dim = keys.shape
+        size = self.capacity if needed <= self.capacity else 2 * needed
+        kb = keys.new_empty((rows, heads, size, dim))
+        vb = values.new_empty((rows, heads, size, values.shape[-1]))
+        kb[:, :, :written] = keys
+        vb[:, :, :written] = values
+        self._buffers = (kb, vb)
+        self.keys, self.values = kb[:, :, :written], vb[:, :, :written]
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        written = self.get_seq_length()
+        new = key_states.shape[-2]
+        if not written:
+            self._rebuffer(key_states, value_states, new)
+            return self.keys, self.values
+        if not self._holds_views() or written + new > self._buffers[0].shape[-2]:
+            self._rebuffer(self.keys, self.values, written + new)
+        kb, vb = self._buffers
+        kb[:, :, written:written + new] = key_states
+        vb[:, :, written:written + new] = value_states
+        self.keys, self.values = kb[:, :, :written + new], vb[:, :, :written + new]
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices) -> None:
+        if self.get_seq_length() > 0:
+            self._rebuffer(self.keys[indices], self.values[indices], self.get_seq_length())
+
+    def reorder_cache(self, beam_idx) -> None:
+        if self.get_seq_length() > 0:
+            beam_idx = beam_idx.to(self.keys.device)
+            self._rebuffer(self.keys.index_select(0, beam_idx), self.values.index_select(0, beam_idx),
+                           self.get_seq_length())
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.get_seq_length() > 0:
+            self._rebuffer(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0),
+                           self.get_seq_length())
+
+
+def in_place_cache(config, capacity: int) -> DynamicCache:
+    """A DynamicCache for `config`'s model whose full-attention layers write in place into buffers of `capacity` tokens
+    (a call's longest prompt plus its max_new_tokens). Layers of another kind (sliding windows) keep their own class."""
+    cache = DynamicCache(config=config)
+    cache.layers = [InPlaceLayer(capacity) if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    return cache
