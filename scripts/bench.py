@@ -79,15 +79,23 @@ def day_prompts(style_name: str, feed: Path = DAY_FEED, limit: int = 0) -> list[
 
 
 def waste(records: list[engine.BatchRecord]) -> dict:
-    """Batches, prompt padding % (padded prompt slots holding no token) and decode waste % (decode slots of rows
-    that had already stopped: a static batch decodes until its last row stops; continuous batching holds no slot for
-    a stopped row, but decodes past a stop string or line limit), from the engine's batch records."""
-    slots = sum(len(r.prompt_tokens) * max(r.prompt_tokens) if r.padded else sum(r.prompt_tokens) for r in records)
-    real = sum(sum(r.prompt_tokens) for r in records)
+    """Batches, prompt padding % (prompt slots run through the model holding no token), prompt tokens reused % (taken
+    from the prompt store, not run again) and decode waste % (decode slots of rows that had already stopped: a static
+    batch decodes until its last row stops, less the rows it drops; continuous batching holds no slot for a stopped
+    row, but decodes past a stop string or line limit), from the engine's batch records."""
+    def run(r):  # (prompt slots run, real prompt tokens run)
+        if r.prefilled is not None:
+            return sum(r.prefilled), sum(r.prefilled)
+        return (len(r.prompt_tokens) * max(r.prompt_tokens) if r.padded else sum(r.prompt_tokens)), sum(r.prompt_tokens)
+
+    slots = sum(run(r)[0] for r in records)
+    real = sum(run(r)[1] for r in records)
+    prompt = sum(sum(r.prompt_tokens) for r in records)
     decode_slots = sum(sum(r.decoded) if r.decoded else len(r.completion_tokens) * r.steps for r in records)
     decoded = sum(sum(r.completion_tokens) for r in records)
     return {"batches": len(records),
             "prompt_padding_pct": round(100 * (1 - real / slots), 1) if slots else 0.0,
+            "prompt_reused_pct": round(100 * (1 - real / prompt), 1) if prompt else 0.0,
             "decode_waste_pct": round(100 * (1 - decoded / decode_slots), 1) if decode_slots else 0.0}
 
 
@@ -277,15 +285,15 @@ def bench_day(args) -> dict:
     print(f"\nA day of {len(day_prompts(args.style, limit=args.limit))} papers (invented abstracts), the styles' own "
           f"prompts and limits, greedy, {torch.get_num_threads()} threads")
     print(f"| {'model':<20} | {'style':<10} | {'plan':<24} | {'batches':>7} | {'papers/min':>10} | {'tok/s':>6} | "
-          f"{'padding %':>9} | {'decode waste %':>14} | {'peak RSS MiB (growth)':>21} | {'same text':>9} |")
-    print(f"|{'-' * 22}|{'-' * 12}|{'-' * 26}|{'-' * 9}|{'-' * 12}|{'-' * 8}|{'-' * 11}|{'-' * 16}|{'-' * 23}|"
+          f"{'padding %':>9} | {'reused %':>8} | {'decode waste %':>14} | {'peak RSS MiB (growth)':>21} | {'same text':>9} |")
+    print(f"|{'-' * 22}|{'-' * 12}|{'-' * 26}|{'-' * 9}|{'-' * 12}|{'-' * 8}|{'-' * 11}|{'-' * 10}|{'-' * 16}|{'-' * 23}|"
           f"{'-' * 11}|")
     for r in rows:
         memory = f"{r['peak_rss_mib']} (+{r['rss_growth_mib']})" if "peak_rss_mib" in r else "-"
         same = "-" if r.get("same_text_as_first") is None else f"{r['same_text_as_first']}/{r['papers']}"
         print(f"| {r['model']:<20} | {r['style']:<10} | {r['plan']:<24} | {r.get('batches', 1):>7} | "
               f"{r['papers_per_min']:>10} | {r['tok_s']:>6} | {r.get('prompt_padding_pct', '-'):>9} | "
-              f"{r.get('decode_waste_pct', '-'):>14} | {memory:>21} | {same:>9} |")
+              f"{r.get('prompt_reused_pct', '-'):>8} | {r.get('decode_waste_pct', '-'):>14} | {memory:>21} | {same:>9} |")
     for style_name, why in report.get("continuous_skipped", {}).items():
         print(f"{style_name}: continuous batching skipped ({why})")
     for style_name, table in report["plans"].items():

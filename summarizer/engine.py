@@ -113,6 +113,10 @@ class BatchRecord:
     # (drop_finished), the steps it ran before it left. None = a static batch where every row held all `steps`.
     decoded: tuple[int, ...] | None = None
     padded: bool = True  # the prompts were padded to the longest (static); False: continuous batching, no padding
+    # The prompt tokens each row ran through the model in this call, unpadded, when its prompt came from the prompt
+    # store (prefix_cache: the rest was run by an earlier call, or by an earlier row it shares a start with). None:
+    # every prompt slot of the batch, padding included (padded) or every prompt token (continuous), ran here.
+    prefilled: tuple[int, ...] | None = None
 
 
 _recorders: list[list[BatchRecord]] = []
@@ -359,12 +363,9 @@ def _stop_index(tokenizer, row: list[int], eos: set[int], config: GenerationConf
     return stop
 
 
-# Fewest tokens a batch's rows must share before they are prefilled once (a shorter shared run, the chat template's
-# first line, saves less than the cache copy costs).
-PREFIX_MIN = 64
-# model -> (prefix tokens, their KV cache for one row): the last shared prefix, reused while rows start with it. Weak,
-# so the entry goes with its model (a new model at the old one's address must never see its cache).
-_PREFIXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# model -> its PromptStore (kvcache.py): the KV of the prompts it has run, for later calls that start with them. Weak,
+# so the store goes with its model (a new model at the old one's address must never see its KV).
+_STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _cache_kwarg() -> str:
@@ -376,44 +377,46 @@ def _cache_kwarg() -> str:
 
 
 def _batch_cache(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
-    """(the KV cache a causal batch's generate call writes into, the length of the prefix it already holds): an
-    in-place cache (kvcache.py) with room for the longest row and max_new_tokens, holding the prefix all `rows`
-    share when there is one worth it (prefix_cache), else empty (0). Each row keeps at least its last token out of the
-    cache, for generate to feed."""
-    from summarizer.kvcache import in_place_cache
+    """(the KV cache a causal batch's generate call writes into, the prompt tokens each row runs through the model in
+    this call). The cache is in place (kvcache.py), with room for the longest row and max_new_tokens. With
+    prefix_cache it already holds every row's prompt but its last token, left-padded like the batch: each row was
+    prefilled alone (no padding slots) from the longest start it shares with a prompt run before, so generate feeds
+    one column. Else it is empty and generate prefills the padded batch."""
+    from summarizer.kvcache import PromptStore, in_place_cache, left_padded_cache
 
     capacity = max(map(len, rows)) + config.max_new_tokens
-    cache = in_place_cache(lm.model.config, capacity)
-    prefix, kept = _prefix(lm, rows, config)
-    if not prefix:
-        return cache, 0
-    for layer, (keys, values, *_) in zip(cache.layers, kept, strict=True):  # the prefix, copied into every row
-        layer.update(keys.expand(len(rows), -1, -1, -1), values.expand(len(rows), -1, -1, -1))
-    return cache, len(prefix)
+    if not config.prefix_cache or config.num_beams > 1 or min(map(len, rows)) < 2:  # beams copy rows per beam
+        return in_place_cache(lm.model.config, capacity), tuple(map(len, rows))
+    # Half the batch's own KV bound: the store and a batch together stay within 1.5 token budgets of KV memory (on a
+    # GPU, gpu_kv_share of the free memory is one budget; the rest is for activations).
+    store = _STORES.setdefault(lm.model, PromptStore(config.token_budget // 2))
+    store.tokens = config.token_budget // 2
+    kvs, prefilled = [], []
+    for row in rows:
+        head = tuple(row[:-1])
+        shared, kv = store.longest(head)
+        if shared < len(head):
+            kv = _prefill(lm, kv, head[shared:])
+            store.put(head, kv)
+        kvs.append(kv)
+        prefilled.append(len(row) - shared)
+    return left_padded_cache(lm.model.config, kvs, capacity), tuple(prefilled)
 
 
-def _prefix(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig):
-    """(the prefix all `rows` share, its KV cache for one row), or ((), None) when there is none worth it."""
+def _prefill(lm: LoadedModel, kv: list | None, ids: tuple[int, ...]) -> list:
+    """One row's per-layer (keys, values) after running `ids` on from `kv` (None: from the start)."""
     import torch
     from transformers import DynamicCache
 
-    if not config.prefix_cache or config.num_beams > 1:  # beams would have to copy the cache per beam
-        return (), None
-    room = min(map(len, rows)) - 1
-    prefix, cache = _PREFIXES.get(lm.model, ((), None))
-    if not prefix or len(prefix) > room or any(tuple(r[:len(prefix)]) != prefix for r in rows):
-        prefix = tuple(os.path.commonprefix(rows)[:room])
-        if len(rows) < 2 or len(prefix) < PREFIX_MIN:  # one row alone: what later calls share is not known yet
-            return (), None
-        cache = DynamicCache(config=lm.model.config)
-        # Only the cache is wanted: logits for one position, not vocabulary × prefix (as generate asks, where the
-        # model's forward takes logits_to_keep: every causal LM of transformers 5 does).
-        keep = {"logits_to_keep": 1} if lm.model._supports_logits_to_keep() else {}
-        with torch.inference_mode():
-            lm.model(input_ids=torch.tensor([prefix], device=lm.device), use_cache=True, **keep,
-                     **{_cache_kwarg(): cache})
-        _PREFIXES[lm.model] = (prefix, cache)
-    return prefix, cache
+    cache = DynamicCache(config=lm.model.config)
+    for layer, (keys, values) in zip(cache.layers, kv or (), strict=False):
+        layer.update(keys, values)
+    # Only the cache is wanted: logits for one position, not vocabulary × tokens (every causal LM of transformers 5
+    # takes logits_to_keep).
+    keep = {"logits_to_keep": 1} if lm.model._supports_logits_to_keep() else {}
+    with torch.inference_mode():
+        lm.model(input_ids=torch.tensor([ids], device=lm.device), use_cache=True, **keep, **{_cache_kwarg(): cache})
+    return [(layer.keys, layer.values) for layer in cache.layers]
 
 
 # Logits processors that read nothing but the ids and scores they are given (no step count, no prompt length kept from
@@ -469,27 +472,21 @@ def _stopped_rows(criteria: list, eos: set[int], share: float):
 
 
 def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None,
-            suppress: list[int]) -> list[list[int]]:
-    """One padded batch through model.generate: each row's new tokens. Without drop_finished every row is padded to
-    the batch's longest; with it, a row's list ends where it left the batch (its stop, or a few pad tokens after)."""
+            suppress: list[int]) -> tuple[list[list[int]], tuple[int, ...]]:
+    """One padded batch through model.generate: (each row's new tokens, the prompt tokens each row ran through the
+    model). Without drop_finished every row is padded to the batch's longest; with it, a row's list ends where it left
+    the batch (its stop, or a few pad tokens after)."""
     import torch
     from transformers import StoppingCriteriaList
 
     causal = lm.kind == "causal"
-    cache, shared = _batch_cache(lm, rows, config) if causal else (None, 0)
-    pad = lm.tokenizer.pad_token_id
-    if shared:
-        # [shared prefix][padding][the row's rest]: the padding sits after the cached prefix and is masked out, and
-        # generate numbers positions by the mask, so each row sees exactly its own tokens in order.
-        width = max(map(len, rows))
-        ids = torch.tensor([r[:shared] + [pad] * (width - len(r)) + r[shared:] for r in rows])
-        mask = torch.tensor([[1] * shared + [0] * (width - len(r)) + [1] * (len(r) - shared) for r in rows])
-    else:
-        # Causal rows are padded on the left (generation continues at the right end); the mask comes from the rows'
-        # lengths, never from token values (pad == eos for SmolLM2 and Qwen).
-        padded = lm.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt",
-                                  padding_side="left" if causal else "right")
-        ids, mask = padded["input_ids"], padded["attention_mask"]
+    cache, prefilled = _batch_cache(lm, rows, config) if causal else (None, tuple(map(len, rows)))
+    # Causal rows are padded on the left (generation continues at the right end); the mask comes from the rows'
+    # lengths, never from token values (pad == eos for SmolLM2 and Qwen). A cache from the prompt store holds the
+    # same layout for all but the last column.
+    padded = lm.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt",
+                              padding_side="left" if causal else "right")
+    ids, mask = padded["input_ids"], padded["attention_mask"]
     ids, mask = ids.to(lm.device), mask.to(lm.device)
     gc = _hf_generation_config(lm, config, forced, suppress)
     start = ids.shape[1] if causal else 1  # seq2seq: drop the decoder start token
@@ -502,7 +499,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
                 **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
                 **({"stopping_criteria": StoppingCriteriaList(lines)} if lines else {}),
             )
-        return out[:, start:].tolist()
+        return out[:, start:].tolist(), prefilled
     # drop_finished: generate runs until enough rows have stopped (_stopped_rows), the stopped rows leave the batch
     # and its KV cache, and the others go on in the next call from the cache as it stands: the same forward passes,
     # processors and stops for every row as in one call, without the slots of the rows that stopped.
@@ -528,7 +525,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         for k in set(range(len(live))) - set(keep):
             new[live[k]] = seq[k, start:].tolist()
         if not keep:
-            return new
+            return new, prefilled
         cache = getattr(out, _cache_kwarg())
         cache.batch_select_indices(torch.tensor(keep, device=seq.device))
         mask = torch.cat([mask, mask.new_ones(len(live), seq.shape[1] - mask.shape[1])], dim=1)[keep]
@@ -601,8 +598,8 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
         t0 = time.perf_counter()
         rows = [fitted[i][0] for i in batch]
         suppress = _suppressed(lm.tokenizer, [prompts[i] for i in batch]) if config.suppress_other_scripts else []
-        new = (_continuous(lm, rows, config, progress, suppress) if mode == "continuous" else
-               _static(lm, rows, config, forced, suppress))
+        new, prefilled = ((_continuous(lm, rows, config, progress, suppress), None) if mode == "continuous" else
+                          _static(lm, rows, config, forced, suppress))
         elapsed = time.perf_counter() - t0
         seconds = elapsed / len(batch)
         counts: list[int] = []
@@ -623,6 +620,7 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
                 on_result(i, gen)
         for log in _recorders:
             log.append(BatchRecord(prompt_tokens=tuple(len(r) for r in rows), completion_tokens=tuple(counts),
+                                   prefilled=prefilled,
                                    steps=max(map(len, new)), seconds=elapsed, padded=mode != "continuous",
                                    decoded=tuple(map(len, new)) if len(set(map(len, new))) > 1 or mode ==
                                    "continuous" else None))

@@ -85,3 +85,83 @@ def in_place_cache(config, capacity: int) -> DynamicCache:
     cache = DynamicCache(config=config)
     cache.layers = [InPlaceLayer(capacity) if type(layer) is DynamicLayer else layer for layer in cache.layers]
     return cache
+
+
+def shared_length(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    """How many leading tokens a and b share."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo] and a[:hi] != b[:hi]: halve (tuple slices compare in C)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if a[:mid] == b[:mid] else (lo, mid)
+    return lo
+
+
+class PromptStore:
+    """The KV of prompts already run, for later calls whose rows start with them (a paper's redraws and retries
+    repeat its prompt; a section round's prompt is the last round's plus the reply so far; a day's rows share the
+    system prompt and example turn). Entries are token-id tuples with one row's keys and values per layer
+    (`[1, kv heads, tokens, head dim]`), at most `tokens` tokens in all; the least recently used go first."""
+
+    def __init__(self, tokens: int):
+        self.tokens = tokens
+        self._entries: dict[tuple[int, ...], list] = {}  # in order of use, the most recent last
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def held(self) -> int:
+        """Tokens held over all entries."""
+        return sum(map(len, self._entries))
+
+    def longest(self, ids: tuple[int, ...]) -> tuple[int, list | None]:
+        """(how many leading tokens `ids` shares with the entry that shares the most, that entry's per-layer (keys,
+        values) cut to them), or (0, None); the entry becomes the most recently used. A shared start is as good as a
+        whole entry: a token's keys and values depend only on the tokens before it."""
+        best, shared = None, 0
+        for key in self._entries:
+            n = shared_length(key, ids)
+            if n > shared:
+                best, shared = key, n
+        if best is None:
+            return 0, None
+        kv = self._entries.pop(best)
+        self._entries[best] = kv
+        return shared, [(k[:, :, :shared], v[:, :, :shared]) for k, v in kv]
+
+    def put(self, ids: tuple[int, ...], kv: list) -> None:
+        """Keep `kv` for `ids`; entries are dropped, least recently used first, until the store holds at most its
+        tokens (an entry longer than that alone is not kept)."""
+        self._entries.pop(ids, None)
+        if len(ids) > self.tokens:
+            return
+        self._entries[ids] = kv
+        total = self.held()
+        while total > self.tokens:
+            total -= len(self._entries.pop(next(iter(self._entries))))
+
+
+def left_padded_cache(config, kvs: list[list], capacity: int) -> DynamicCache:
+    """An in-place cache of len(kvs) rows holding each row's prompt KV (one row's per-layer (keys, values) of
+    `[1, kv heads, n, head dim]`) right-aligned to the longest, as a left-padded batch holds them: the columns before a
+    shorter row are zeros, masked out by the batch's attention mask (zeros, not garbage: a masked score must stay
+    finite)."""
+    cache = in_place_cache(config, capacity)
+    width = max(kv[0][0].shape[-2] for kv in kvs)
+    for index, layer in enumerate(cache.layers):
+        keys0, values0 = kvs[0][index]
+        layer.lazy_initialization(keys0, values0)
+        buffers = []
+        for part in (0, 1):
+            first = kvs[0][index][part]
+            buffer = first.new_empty((len(kvs), first.shape[1], max(capacity, width), first.shape[-1]))
+            for row, kv in enumerate(kvs):
+                tensor = kv[index][part]
+                buffer[row, :, :width - tensor.shape[-2]] = 0
+                buffer[row, :, width - tensor.shape[-2]:width] = tensor[0]
+            buffers.append(buffer)
+        layer._buffers = tuple(buffers)
+        layer.keys, layer.values = buffers[0][:, :, :width], buffers[1][:, :, :width]
+    return cache

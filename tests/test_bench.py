@@ -36,8 +36,14 @@ def test_waste_counts_padding_and_stopped_rows(bench):
         BatchRecord(prompt_tokens=(50,), completion_tokens=(20,), steps=20, seconds=1.0),
     ]
     # prompt slots 2×100 + 50 = 250 of which 20 padding; decode slots 2×40 + 20 = 100 of which 30 after a stop
-    assert bench.waste(records) == {"batches": 2, "prompt_padding_pct": 8.0, "decode_waste_pct": 30.0}
-    assert bench.waste([]) == {"batches": 0, "prompt_padding_pct": 0.0, "decode_waste_pct": 0.0}
+    assert bench.waste(records) == {"batches": 2, "prompt_padding_pct": 8.0, "prompt_reused_pct": 0.0,
+                                    "decode_waste_pct": 30.0}
+    assert bench.waste([]) == {"batches": 0, "prompt_padding_pct": 0.0, "prompt_reused_pct": 0.0,
+                               "decode_waste_pct": 0.0}
+    # From the prompt store: each row ran only its own unpadded tokens, 40 + 1 of the 180 in its prompts
+    stored = [BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=40, seconds=1.0, prefilled=(40, 1))]
+    assert bench.waste(stored) == {"batches": 1, "prompt_padding_pct": 0.0, "prompt_reused_pct": 77.2,
+                                   "decode_waste_pct": 37.5}
 
 
 @pytest.mark.parametrize("name, params, step_gb", [
@@ -135,7 +141,8 @@ def test_continuous_batching_wastes_only_what_it_decoded_past_a_stop(bench):
     record = BatchRecord(prompt_tokens=(100, 80), completion_tokens=(10, 40), steps=50, seconds=1.0, decoded=(30, 40),
                          padded=False)
     # no padding; 70 tokens decoded, of which 20 after row 0's line limit (generate_batch cannot stop there)
-    assert bench.waste([record]) == {"batches": 1, "prompt_padding_pct": 0.0, "decode_waste_pct": 28.6}
+    assert bench.waste([record]) == {"batches": 1, "prompt_padding_pct": 0.0, "prompt_reused_pct": 0.0,
+                                     "decode_waste_pct": 28.6}
 
 
 def test_the_day_runs_static_then_continuous_where_the_settings_allow_it(bench, tiny_model_dir):

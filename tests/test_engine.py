@@ -197,45 +197,58 @@ def test_batch_of_one_equals_batch_of_n_under_greedy(tiny):
 
 
 @pytest.mark.parametrize("sampled", [False, True])
-def test_a_shared_prefix_is_prefilled_once_and_the_replies_do_not_change(tiny, sampled):
-    """Rows that start alike (system prompt, example turn) share one prefill, kept for later calls that start with it
-    too; every reply is the one the row would get with its whole prompt prefilled."""
-
-    system = "You summarize research abstracts. " * 4  # > PREFIX_MIN tokens of the byte tokenizer, shared by all
+def test_each_prompt_is_run_once_and_the_replies_do_not_change(tiny, sampled):
+    """With prefix_cache, a row runs through the model only the tokens no earlier row or call ran (rows that start
+    alike share the system prompt and example turn; a redraw repeats its prompt; a section round extends the last),
+    unpadded; every reply is the one the row gets with its whole padded prompt prefilled in the batch."""
+    system = "You summarize research abstracts. " * 4  # shared by all rows
     prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(5, seed=4))]
     cfg = GenerationConfig(max_new_tokens=16, do_sample=sampled, temperature=1.5, seed=3)
     plain = generate(tiny, prompts, dataclasses.replace(cfg, prefix_cache=False))
-    engine._PREFIXES.pop(tiny.model, None)
-    cached = generate(tiny, prompts, cfg)
+    engine._STORES.pop(tiny.model, None)
+    with engine.recording() as log:
+        cached = generate(tiny, prompts, cfg)
+        again = generate(tiny, prompts, cfg)
     assert [(g.text, g.completion_tokens) for g in cached] == [(g.text, g.completion_tokens) for g in plain]
-    prefix, kept = engine._PREFIXES[tiny.model]
+    assert [g.text for g in again] == [g.text for g in cached]
     rows = [engine._fit(tiny, p, cfg)[0] for p in prompts]
-    assert len(prefix) >= engine.PREFIX_MIN and all(tuple(r[:len(prefix)]) == prefix for r in rows)
-    assert len({r[len(prefix)] for r in rows}) > 1  # and it is all they share
-    one = generate(tiny, prompts[:1], cfg)  # one row alone reuses it (and the kept cache is not grown by generate)
+    [first], [second] = [r for r in log if r is log[0]], [log[1]]
+    # The first row of the call runs whole; each later one from where it parts from the rows before it.
+    order = sorted(range(5), key=lambda i: (-len(rows[i]), i))  # the batch's rows, longest first
+    shared = [0] + [max(len(os.path.commonprefix([rows[i], rows[j]])) for j in order[:k])
+                    for k, i in enumerate(order) if k]
+    assert first.prefilled == tuple(len(rows[i]) - n for i, n in zip(order, shared, strict=True))
+    assert min(shared[1:]) >= len(tiny.tokenizer(system)["input_ids"])  # the system prompt is run once
+    assert second.prefilled == (1,) * 5  # the same prompts again: only the last token each
+    one = generate(tiny, prompts[:1], cfg)  # one row alone reuses it too
     assert one[0].text == generate(tiny, prompts[:1], dataclasses.replace(cfg, prefix_cache=False))[0].text
-    assert engine._PREFIXES[tiny.model][1] is kept
-    assert kept.get_seq_length() == len(prefix)
     other = [dataclasses.replace(p, system="Another system prompt, " * 4) for p in prompts[:2]]
     assert [g.text for g in generate(tiny, other, cfg)] == [
         g.text for g in generate(tiny, other, dataclasses.replace(cfg, prefix_cache=False))]
-    assert engine._PREFIXES[tiny.model][0] != prefix  # rows that do not start with it get their own
 
 
-def test_the_prefix_pass_makes_logits_for_one_position_only(tiny):
-    """The prefix is run for its KV cache alone: no vocabulary-sized logits for each of its ~700 positions."""
+def test_the_store_keeps_at_most_half_the_token_budget(tiny):
+    prompts = [prompt(f"k{i}", a) for i, a in enumerate(abstracts(6, seed=8))]
+    cfg = GenerationConfig(max_new_tokens=4, token_budget=400)
+    engine._STORES.pop(tiny.model, None)
+    generate(tiny, prompts, cfg)
+    store = engine._STORES[tiny.model]
+    assert 0 < store.held() <= 200 and len(store) < 6
+
+
+def test_prefill_makes_logits_for_one_position_only(tiny):
+    """A prompt is run for its KV cache alone: no vocabulary-sized logits for each of its positions."""
     system = "You summarize research abstracts. " * 4
     prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(3, seed=6))]
-    engine._PREFIXES.pop(tiny.model, None)
+    engine._STORES.pop(tiny.model, None)
     shapes = []
     hook = tiny.model.lm_head.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.shape)))
     try:
         generate(tiny, prompts, GenerationConfig(max_new_tokens=2))
     finally:
         hook.remove()
-    prefix_len = len(engine._PREFIXES[tiny.model][0])
-    assert shapes[0] == (1, 1, tiny.model.config.vocab_size)  # the prefix pass (one row of prefix_len tokens)
-    assert prefix_len >= engine.PREFIX_MIN and all(shape[1] == 1 for shape in shapes)
+    assert shapes[0] == (1, 1, tiny.model.config.vocab_size)  # the first row's prefill
+    assert len(shapes) == 3 + 2 and all(shape[1] == 1 for shape in shapes)  # three prefills, then two steps
 
 
 def test_no_repeat_ngram_counts_the_prompt(tiny, monkeypatch):
@@ -305,7 +318,7 @@ def test_dropping_stopped_rows_changes_no_reply(tiny, monkeypatch, share, prefix
                            stop_strings=("]]", "MM"), max_lines=2, prefix_cache=prefix_cache)
     with engine.recording() as plain_log:
         plain = generate(tiny, prompts, dataclasses.replace(cfg, drop_finished=0))
-    engine._PREFIXES.pop(tiny.model, None)
+    engine._STORES.pop(tiny.model, None)
     with engine.recording() as log:
         dropped = generate(tiny, prompts, dataclasses.replace(cfg, drop_finished=share))
     assert [(g.text, g.completion_tokens, g.finished) for g in dropped] == [
