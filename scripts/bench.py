@@ -452,8 +452,9 @@ def bench_random(args, tokenizer=None) -> dict:
     rows = []
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         prompts = [dataclasses.replace(day[i % len(day)], key=f"r{i}") for i in range(batch)]
+        # No prompt store: both runs must prefill the same prompts for the difference to be the decode steps alone.
         cfg = GenerationConfig(batch_size=batch, token_budget=1 << 30, max_padding=1.0, progress=False,
-                               batching="static")
+                               batching="static", prefix_cache=False)
         generate(lm, prompts[:1], dataclasses.replace(cfg, max_new_tokens=2))  # warm-up
         timings = {}
         for steps in (1, args.decode_steps):

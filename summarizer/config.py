@@ -55,10 +55,12 @@ class GenerationConfig:
     # digest's retries) run static, as its scheduler makes seeded draws unrepeatable. "auto": the one measured faster
     # on the model's device type (engine.AUTO_BATCHING): static on a CPU (make bench), static on a GPU until measured.
     batching: str = "auto"
-    # Static batches of a causal model: the tokens every row starts with (the system prompt and the example turn,
-    # ~700 of zh-digest's ~1,100 prompt tokens) are run through the model once and their KV cache is reused, by every
-    # row and by later calls that start with them too (the section rounds, the retries). False: each row prefills
-    # its whole prompt, as before. The replies are the same either way (tested).
+    # Static batches of a causal model: each prompt runs through the model once, alone (no padding slots), from the
+    # longest start it shares with a prompt run before, and its KV is kept (up to half of token_budget tokens, least
+    # recently used dropped first) for the calls that repeat or extend it: the rows of a day share the system prompt
+    # and example turn (~700 of zh-digest's ~1,100 prompt tokens), a redraw or retry repeats its prompt, a section
+    # round extends the last. False: each batch prefills its whole padded prompts. In fp32 the replies are the same
+    # either way (tested); in bf16 a prompt run alone rounds differently from one run in a padded batch.
     prefix_cache: bool = True
     # Tokens in a script the reply's language never writes (Prompt.language; text.OTHER_SCRIPT: Chinese characters in
     # Korean, Hangul in Chinese, Cyrillic or kana in any) are never generated, unless the row's prompt holds them.

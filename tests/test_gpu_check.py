@@ -32,7 +32,9 @@ def test_the_gpu_check_runs_on_a_tiny_shape(gpu_check, tiny_long_context_dir, tm
                              "--finetune-steps", "1", "--finetune-max-length", "200", "--json", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     (s,) = report["shapes"]
-    assert s["shape"] == "tiny-qwen2" and s["kv_bytes_per_token"] == 2 * 2 * 1 * 8 * 4
+    # 2 (keys, values) × 2 layers × 1 KV head × 8 dims × the bytes of the dtype auto chose (bf16 on a CPU with it)
+    itemsize = {"float32": 4, "bfloat16": 2}[s["dtype"]]
+    assert s["shape"] == "tiny-qwen2" and s["kv_bytes_per_token"] == 2 * 2 * 1 * 8 * itemsize
     assert s["batch_size"] == 5  # on a CPU the whole day in one batch
     assert s["loading"]["auto_dtype"] in ("float32", "bfloat16") and "placement" not in s["loading"]
     assert [r["mode"] for r in s["day"]] == ["static", "continuous"] and not any("error" in r for r in s["day"])

@@ -50,7 +50,7 @@ def fake_static(lm, rows, config, forced, suppress):
         reply = reply[len(style.prefill):] if reply.startswith(style.prefill) else reply
         new.append(lm.tokenizer(reply, add_special_tokens=False)["input_ids"] + [lm.tokenizer.eos_token_id])
     width = max(map(len, new))
-    return [r + [lm.tokenizer.pad_token_id] * (width - len(r)) for r in new]
+    return [r + [lm.tokenizer.pad_token_id] * (width - len(r)) for r in new], tuple(map(len, rows))
 
 engine._static = fake_static
 pipeline.duplicates = lambda summaries: {}  # the replies differ in one name only
