@@ -163,7 +163,9 @@ def peak_rss():
 
 def run_style(lm, style_name: str, prompts: list[Prompt], config: GenerationConfig) -> dict:
     """The style's real work (compose.write: one pass, or one round per section) timed, with its waste figures and
-    its peak memory."""
+    its peak memory. It starts from an empty prompt store, as `summarizer digest` does: no plan reuses the prompts an
+    earlier plan ran."""
+    engine._STORES.pop(lm.model, None)
     with engine.recording() as records, peak_rss() as memory:
         started = time.perf_counter()
         gens = compose.write(lm, STYLES[style_name], prompts, config)

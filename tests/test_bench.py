@@ -216,3 +216,15 @@ def test_the_load_child_starts_after_the_gpu_cache_is_released_and_reports_gpu_m
     monkeypatch.setattr(bench.subprocess, "run", child)
     assert bench.load_once("embedded", "auto", tmp_path, 0)["peak_gpu_mib"] == 3
     assert events == ["empty_cache", "child"]
+
+
+def test_each_plan_starts_from_an_empty_prompt_store(bench, tiny_long_context_dir, monkeypatch):
+    """A plan timed after another must not reuse the prompts the other ran: each prefills as a fresh digest would."""
+    from summarizer.engine import load_model
+
+    monkeypatch.setattr(compose, "ITEM_REDRAWS", 0)  # one round: the random model's bullets all break rules
+    lm = load_model(str(tiny_long_context_dir), dtype="float32")
+    prompts = bench.day_prompts("en-bullets", limit=2)
+    cfg = bench.style_config(lm, "en-bullets", max_new_tokens=3)
+    first, second = (bench.run_style(lm, "en-bullets", prompts, cfg) for _ in range(2))
+    assert first["prompt_reused_pct"] == second["prompt_reused_pct"] < 50
