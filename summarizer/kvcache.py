@@ -140,7 +140,9 @@ class PromptStore:
         self._entries[ids] = kv
         total = self.held()
         while total > self.tokens:
-            total -= len(self._entries.pop(next(iter(self._entries))))
+            oldest = next(iter(self._entries))
+            del self._entries[oldest]
+            total -= len(oldest)
 
 
 def left_padded_cache(config, kvs: list[list], capacity: int) -> DynamicCache:

@@ -73,3 +73,27 @@ def test_selecting_rows_and_writing_past_the_capacity_keep_every_value():
     layer.crop(-3)  # DynamicLayer's own crop leaves a shorter view: the next write goes where the view ends
     layer.update(tail_k[:, :, :1], tail_v[:, :, :1])
     assert layer.get_seq_length() == 7 and torch.equal(layer.keys[:, :, 6], tail_k[:, :, 0])
+
+
+def kv(n: int, layers: int = 2) -> list:
+    return [(torch.full((1, 1, n, 2), float(n)), torch.full((1, 1, n, 2), -float(n))) for _ in range(layers)]
+
+
+def test_the_store_finds_the_longest_shared_start_and_drops_the_least_recently_used():
+    from summarizer.kvcache import PromptStore, shared_length
+
+    assert shared_length((1, 2, 3), (1, 2, 4, 5)) == 2 and shared_length((1, 2), (1, 2, 3)) == 2
+    assert shared_length((7,), (1,)) == 0 and shared_length((), (1,)) == 0
+    store = PromptStore(tokens=10)
+    assert store.longest((1, 2)) == (0, None)
+    store.put((1, 2, 3, 4), kv(4))
+    store.put((1, 2, 9), kv(3))
+    shared, found = store.longest((1, 2, 3, 7, 7))  # shares 3 tokens with the first entry, 2 with the second
+    assert shared == 3 and found[0][0].shape == (1, 1, 3, 2) and float(found[0][0][0, 0, 0, 0]) == 4.0
+    assert store.held() == 7
+    store.put((5, 5, 5, 5), kv(4))  # 11 tokens: the least recently used, (1, 2, 9), goes
+    assert store.held() == 8 and store.longest((1, 2, 9))[0] == 2  # now only the first entry's start is there
+    store.put((6,) * 11, kv(11))  # longer than the whole store: not kept, nothing dropped for it
+    assert store.held() == 8 and len(store) == 2
+    store.put((8,) * 10, kv(10))  # takes it all
+    assert store.held() == 10 and len(store) == 1
