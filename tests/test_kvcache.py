@@ -47,7 +47,7 @@ def test_a_decode_step_writes_into_the_buffer_it_was_given(tiny):
         tiny.model(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True)
         buffers = [layer._buffers[0].data_ptr() for layer in cache.layers]
         step = ids[:, -1:]
-        for n in range(8):
+        for _ in range(8):
             mask = torch.cat([mask, mask.new_ones(2, 1)], dim=1)
             tiny.model(input_ids=step, attention_mask=mask, cache=cache, use_cache=True)
     assert [layer._buffers[0].data_ptr() for layer in cache.layers] == buffers
