@@ -1,12 +1,14 @@
-"""A KV cache that is written in place: transformers' DynamicCache with every layer's keys and values held in a buffer
-sized once for the whole call (the prompt and every new token), so that a decode step writes one position per row
-instead of copying the whole cache into a new tensor (DynamicLayer's torch.cat, whose cost grows with the cache: on a
-2-core CPU it was a sixth of a 14-row decode step at 600 cached tokens, docs/BENCHMARKS.md).
+"""The KV caches of the engine's static batches.
 
-Shape: each layer's `keys`/`values` are views `[rows, kv heads, tokens written, head dim]` of buffers `[rows, kv heads,
-capacity, head dim]`; everything that reads a DynamicLayer reads them as before. Selecting rows (a static batch that
-drops its stopped rows, beam reordering) copies only the tokens written into a new buffer of the same capacity.
-"""
+A cache written in place: transformers' DynamicCache with every layer's keys and values held in a buffer sized once
+for the whole call (the prompt and every new token), so that a decode step writes one position per row instead of
+copying the whole cache into a new tensor (DynamicLayer's torch.cat, whose cost grows with the cache: on a 2-core CPU
+it was a sixth of a 14-row decode step at 600 cached tokens, docs/BENCHMARKS.md). Each layer's `keys`/`values` are
+views `[rows, kv heads, tokens written, head dim]` of buffers `[rows, kv heads, capacity, head dim]`; everything that
+reads a DynamicLayer reads them as before. Selecting rows (a static batch that drops its stopped rows, beam
+reordering) copies only the tokens written into a new buffer of the same capacity.
+
+The prompt store: the KV of prompts already run, one row each, from which a batch's cache is assembled left-padded."""
 
 from __future__ import annotations
 
@@ -46,6 +48,24 @@ class InPlaceLayer(DynamicLayer):
         vb[:, :, :written] = values
         self._buffers = (kb, vb)
         self.keys, self.values = kb[:, :, :written], vb[:, :, :written]
+
+    def start_left_padded(self, rows: list[tuple]) -> None:
+        """Begin with one (keys, values) pair of `[1, kv heads, n, head dim]` per row, right-aligned to the longest:
+        the columns before a shorter row are zeros, masked out by the batch's attention mask (zeros, not garbage: a
+        masked score must stay finite)."""
+        width = max(keys.shape[-2] for keys, _ in rows)
+        self.lazy_initialization(*rows[0])
+        buffers = []
+        for part in (0, 1):
+            first = rows[0][part]
+            buffer = first.new_empty((len(rows), first.shape[1], max(self.capacity, width), first.shape[-1]))
+            for row, pair in enumerate(rows):
+                tensor = pair[part]
+                buffer[row, :, :width - tensor.shape[-2]] = 0
+                buffer[row, :, width - tensor.shape[-2]:width] = tensor[0]
+            buffers.append(buffer)
+        self._buffers = tuple(buffers)
+        self.keys, self.values = buffers[0][:, :, :width], buffers[1][:, :, :width]
 
     def update(self, key_states, value_states, *args, **kwargs):
         if not self.is_initialized:
@@ -147,23 +167,8 @@ class PromptStore:
 
 def left_padded_cache(config, kvs: list[list], capacity: int) -> DynamicCache:
     """An in-place cache of len(kvs) rows holding each row's prompt KV (one row's per-layer (keys, values) of
-    `[1, kv heads, n, head dim]`) right-aligned to the longest, as a left-padded batch holds them: the columns before a
-    shorter row are zeros, masked out by the batch's attention mask (zeros, not garbage: a masked score must stay
-    finite)."""
+    `[1, kv heads, n, head dim]`) right-aligned to the longest, as a left-padded batch holds them."""
     cache = in_place_cache(config, capacity)
-    width = max(kv[0][0].shape[-2] for kv in kvs)
     for index, layer in enumerate(cache.layers):
-        keys0, values0 = kvs[0][index]
-        layer.lazy_initialization(keys0, values0)
-        buffers = []
-        for part in (0, 1):
-            first = kvs[0][index][part]
-            buffer = first.new_empty((len(kvs), first.shape[1], max(capacity, width), first.shape[-1]))
-            for row, kv in enumerate(kvs):
-                tensor = kv[index][part]
-                buffer[row, :, :width - tensor.shape[-2]] = 0
-                buffer[row, :, width - tensor.shape[-2]:width] = tensor[0]
-            buffers.append(buffer)
-        layer._buffers = tuple(buffers)
-        layer.keys, layer.values = buffers[0][:, :, :width], buffers[1][:, :, :width]
+        layer.start_left_padded([kv[index] for kv in kvs])
     return cache
