@@ -7,8 +7,9 @@ and its load, so compare ratios within one run. Every mode prints a table and on
                         waste (slots of rows that had already stopped) and peak RSS, in static batches at the preset's
                         max_padding and at --compare-padding, and with continuous batching (generate_batch; skipped
                         where the model's settings rule it out); and the padding each plan gives the day's prompt
-                        lengths per batch size (computed). When llama_cpp is importable, the same prompts through
-                        llama.cpp at batch 1, and the ratio; else it says it skipped it.
+                        lengths per batch size (computed). When llama_cpp is importable, llama.cpp at batch 1: the
+                        chat texts once (tok/s ratio), and the same day's work, every engine call of compose.write
+                        answered one prompt at a time (papers/min ratio); else it says it skipped it.
   --zh                  also a Chinese style (--zh-style) on the multilingual model (slow on a CPU: use --limit).
   --load-model SPEC     cold load of SPEC ("embedded", a preset, a .gguf) into an empty cache, in a fresh process:
                         seconds, peak RSS, cache size on disk; then a warm load.
@@ -46,6 +47,7 @@ from summarizer.engine import chat_text, generate, load_model, plan_batches  # n
 from summarizer.loading import cache_root, resolve_dtype  # noqa: E402
 from summarizer.papers import parse_feed  # noqa: E402
 from summarizer.prompt import Prompt, build_prompt  # noqa: E402
+from summarizer.sampling import row_seed  # noqa: E402
 from summarizer.styles import STYLES  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - T0
@@ -212,6 +214,11 @@ try:
 except ImportError:
     sys.exit(3)
 job = json.load(sys.stdin)
+if job["workload"] == "day":
+    sys.path.insert(0, job["scripts"])
+    import bench
+    print(json.dumps(bench.llama_cpp_day(llama_cpp, job)))
+    sys.exit(0)
 llm = llama_cpp.Llama(model_path=job["gguf"], n_ctx=job["n_ctx"], n_threads=job["threads"] or None, verbose=False)
 started, tokens = time.perf_counter(), 0
 for text in job["texts"]:
@@ -222,13 +229,21 @@ print(json.dumps({"seconds": time.perf_counter() - started, "tokens": tokens}))
 NOT_IMPORTABLE = 3  # the llama.cpp child's exit status when llama_cpp is not installed
 
 
-def run_llama_cpp(gguf: Path, lm, prompts: list[Prompt], max_new_tokens: int, threads: int) -> dict | str:
-    """The same chat texts through llama.cpp at batch 1 and greedy, in a child process: a native build that crashes
-    (a segfault on some CPUs) becomes this peer's row, and the rows measured before it stand. It stops at EOS or
-    max_new_tokens (no line limit, no section rounds): compare tok/s more than papers/minute. A string says why
-    there is no row."""
-    job = {"gguf": str(gguf), "n_ctx": lm.context_length, "threads": threads, "max_new_tokens": max_new_tokens,
-           "texts": [chat_text(lm.tokenizer, p) for p in prompts]}
+def run_llama_cpp(gguf: Path, lm, prompts: list[Prompt], max_new_tokens: int, threads: int, spec: str | None = None,
+                  style_name: str = "", limit: int = 0) -> dict | str:
+    """llama.cpp at batch 1 in a child process: a native build that crashes (a segfault on some CPUs) becomes this
+    peer's row, and the rows measured before it stand. A string says why there is no row.
+
+    Without `style_name`: the prompts' chat texts, each once, greedy, to EOS or max_new_tokens (no line limit, no
+    section rounds, no redraws): fewer tokens than the engine's day, so compare tok/s. With it: the style's whole
+    day as the engine's rows run it (compose.write on the day's first `limit` papers of the model `spec`), each
+    engine call answered by llama.cpp one prompt at a time (llama_cpp_generate): papers/min of the same work."""
+    if style_name:
+        job = {"workload": "day", "gguf": str(gguf), "spec": spec, "style": style_name, "limit": limit,
+               "threads": threads, "scripts": str(ROOT / "scripts")}
+    else:
+        job = {"workload": "texts", "gguf": str(gguf), "n_ctx": lm.context_length, "threads": threads,
+               "max_new_tokens": max_new_tokens, "texts": [chat_text(lm.tokenizer, p) for p in prompts]}
     out = subprocess.run([sys.executable, "-c", LLAMA_CPP_CHILD], input=json.dumps(job), capture_output=True,
                          text=True)
     if out.returncode == NOT_IMPORTABLE:
@@ -238,9 +253,94 @@ def run_llama_cpp(gguf: Path, lm, prompts: list[Prompt], max_new_tokens: int, th
         last = (out.stderr.strip().splitlines() or [""])[-1][:200]
         return f"failed: the llama.cpp child ended with {how}" + (f" ({last})" if last else "")
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    seconds, tokens = res["seconds"], res["tokens"]
-    return {"papers": len(prompts), "seconds": round(seconds, 1), "papers_per_min": round(60 * len(prompts) / seconds, 2),
+    seconds, tokens, papers = res["seconds"], res["tokens"], res.get("papers", len(prompts))
+    return {"papers": papers, "seconds": round(seconds, 1), "papers_per_min": round(60 * papers / seconds, 2),
             "tokens": tokens, "tok_s": round(tokens / seconds, 1)}
+
+
+def llama_cpp_callbacks(config: GenerationConfig, banned, newline, start: int) -> tuple[list, list]:
+    """(logits processors, stopping criteria) for llama.cpp over numpy arrays of the ids so far (prompt and reply):
+    the suppressed ids `banned`, repetition_penalty and no_repeat_ngram_size as transformers applies them, and the
+    line limit counted over the reply (the ids from `start` on) in the tokens of `newline`."""
+    import numpy as np
+
+    processors, stops = [], []
+    if len(banned):
+        def suppress(input_ids, scores):
+            scores[banned] = -np.inf
+            return scores
+        processors.append(suppress)
+    if config.repetition_penalty != 1.0:
+        def penalize(input_ids, scores):
+            seen = np.unique(input_ids)
+            rp = config.repetition_penalty
+            scores[seen] = np.where(scores[seen] < 0, scores[seen] * rp, scores[seen] / rp)
+            return scores
+        processors.append(penalize)
+    if config.no_repeat_ngram_size:
+        def no_repeat(input_ids, scores):
+            seq, n = input_ids.tolist(), config.no_repeat_ngram_size
+            if len(seq) + 1 >= n:  # as transformers: the tokens that would close an n-gram already written
+                tail = seq[len(seq) - n + 1:]
+                scores[[seq[k + n - 1] for k in range(len(seq) - n + 1) if seq[k:k + n - 1] == tail]] = -np.inf
+            return scores
+        processors.append(no_repeat)
+    if config.max_lines:
+        stops.append(lambda input_ids, logits: bool(np.isin(input_ids[start:], newline).sum() >= config.max_lines))
+    return processors, stops
+
+
+def llama_cpp_generate(llama_cpp, llm, lm, prompts: list[Prompt], config: GenerationConfig,
+                       on_result=None) -> list[engine.Generation]:
+    """engine.generate's contract answered by llama.cpp one prompt at a time: each prompt's token ids as the engine
+    fits them (the same vocabulary: the GGUF is the model's), max_new_tokens, greedy or sampled (temperature, top_k,
+    top_p, seeded per row as the engine seeds; llama.cpp's own min_p and repeat penalty off), the stop strings, and
+    as callbacks the line limit, the suppressed scripts, repetition_penalty and no_repeat_ngram_size as transformers
+    applies them (over the prompt and the reply)."""
+    import numpy as np
+
+    newline = np.array(sorted(engine._newline_ids(lm.tokenizer)))
+    out = []
+    for i, p in enumerate(prompts):
+        ids, truncated = engine._fit(lm, p, config)
+        banned = engine._suppressed(lm.tokenizer, [p]) if config.suppress_other_scripts else []
+        processors, stops = llama_cpp_callbacks(config, np.array(banned, dtype=int), newline, len(ids))
+        started = time.perf_counter()
+        res = llm.create_completion(
+            prompt=ids, max_tokens=config.max_new_tokens, temperature=config.temperature if config.do_sample else 0.0,
+            top_k=config.top_k, top_p=config.top_p, min_p=0.0, repeat_penalty=1.0,
+            seed=row_seed(config.seed, ids) % 2**31, stop=list(config.stop_strings) or None,
+            logits_processor=llama_cpp.LogitsProcessorList(processors) if processors else None,
+            stopping_criteria=llama_cpp.StoppingCriteriaList(stops) if stops else None)
+        choice = res["choices"][0]
+        gen = engine.Generation(key=p.key, text=(p.prefill + choice["text"]).strip(), prompt_tokens=len(ids),
+                                completion_tokens=res["usage"]["completion_tokens"],
+                                seconds=time.perf_counter() - started, truncated=truncated,
+                                finished=choice["finish_reason"] == "stop")
+        out.append(gen)
+        if on_result is not None:
+            on_result(i, gen)
+    return out
+
+
+def llama_cpp_day(llama_cpp, job: dict) -> dict:
+    """(In the llama.cpp child.) The style's day through compose.write with every engine call answered by
+    llama_cpp_generate: seconds, papers, tokens."""
+    lm = load_model(job["spec"], dtype="float32")  # its tokenizer and limits; its weights are not run
+    prompts = day_prompts(job["style"], limit=job["limit"])
+    config = style_config(lm, job["style"])
+    llm = llama_cpp.Llama(model_path=job["gguf"], n_ctx=lm.context_length, n_threads=job["threads"] or None,
+                          verbose=False)
+    answer = engine.generate
+    engine.generate = lambda lm, prompts, config, on_result=None: llama_cpp_generate(llama_cpp, llm, lm, prompts,
+                                                                                    config, on_result)
+    try:
+        started = time.perf_counter()
+        gens = compose.write(lm, STYLES[job["style"]], prompts, config)
+        seconds = time.perf_counter() - started
+    finally:
+        engine.generate = answer
+    return {"seconds": seconds, "papers": len(gens), "tokens": sum(g.completion_tokens for g in gens)}
 
 
 def bench_day(args) -> dict:
@@ -280,9 +380,17 @@ def bench_day(args) -> dict:
             ref = run_llama_cpp(Path(gguf), lm, prompts, config.max_new_tokens, args.threads)
             report["llama_cpp"] = ref
             if isinstance(ref, dict):
-                ref.update(model=name, style=style_name, plan="llama.cpp batch 1", dtype="gguf")
+                ref.update(model=name, style=style_name, plan="llama.cpp batch 1, texts", dtype="gguf")
                 rows.append(ref)
                 report["engine_over_llama_cpp_tok_s"] = round(rows[0]["tok_s"] / ref["tok_s"], 2)
+                day = run_llama_cpp(Path(gguf), lm, prompts, config.max_new_tokens, args.threads, spec=args.model,
+                                    style_name=style_name, limit=args.limit)
+                report["llama_cpp_day"] = day
+                if isinstance(day, dict):
+                    day.update(model=name, style=style_name, plan="llama.cpp batch 1, day", dtype="gguf")
+                    rows.append(day)
+                    report["engine_over_llama_cpp_day_papers_per_min"] = round(
+                        rows[0]["papers_per_min"] / day["papers_per_min"], 2)
     report["runs"] = rows
     print(f"\nA day of {len(day_prompts(args.style, limit=args.limit))} papers (invented abstracts), the styles' own "
           f"prompts and limits, greedy, {torch.get_num_threads()} threads")
@@ -308,7 +416,12 @@ def bench_day(args) -> dict:
     if isinstance(report.get("llama_cpp"), str):
         print(f"llama.cpp: {report['llama_cpp']}")
     elif "engine_over_llama_cpp_tok_s" in report:
-        print(f"engine / llama.cpp (batch 1) tok/s: {report['engine_over_llama_cpp_tok_s']}×")
+        print(f"engine / llama.cpp (batch 1, the chat texts once) tok/s: {report['engine_over_llama_cpp_tok_s']}×")
+    if isinstance(report.get("llama_cpp_day"), str):
+        print(f"llama.cpp, the day's work: {report['llama_cpp_day']}")
+    elif "engine_over_llama_cpp_day_papers_per_min" in report:
+        print(f"engine / llama.cpp (batch 1, the same day's work) papers per minute: "
+              f"{report['engine_over_llama_cpp_day_papers_per_min']}×")
     return report
 
 

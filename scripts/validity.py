@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--styles", default=",".join(STYLES))
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the generation seed (retries and redraws are sampled from it; default: the preset's): "
+                             "runs at several seeds show how far a day's counts move by chance")
     parser.add_argument("--json", type=Path, default=None, help="append one JSON line per (style, day) here")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each run's SUMMARIZER_HOME under DIR/<style>-<day> (for `summarizer quality`)")
@@ -63,7 +66,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 home = args.keep / f"{style}-{date}" if args.keep else Path(tmp)
                 res = digest(date, style, source=str(feed), limit=args.limit, arxiv=False, retries=args.retries,
-                             home=home, lm=lm)
+                             home=home, lm=lm, **({"overrides": {"seed": args.seed}} if args.seed is not None else {}))
                 records = json.loads(res.sidecar.read_text(encoding="utf-8"))["records"]
             seconds = time.perf_counter() - t
             ok = {pid for pid, r in records.items() if r["fields"] and not r["problems"]}  # no-abstract: not valid

@@ -32,7 +32,9 @@ class GenerationConfig:
     # Style.no_repeat_ngram); a value here applies to every call.
     no_repeat_ngram_size: int = 0
     num_beams: int = 1  # 1 = greedy/sampling; beams cost memory like extra rows in a batch
-    seed: int = 0  # torch seed set once per generate() call (sampling reproducibility)
+    # Sampling: each row draws from its own stream, seeded from this and the row's prompt tokens, so the same seed
+    # and prompt give the same reply in any batch (sampling.py); beam sampling seeds torch once per generate() call.
+    seed: int = 0
     batch_size: int = 16  # max sequences per batch
     token_budget: int = 16384  # max padded tokens per batch = rows × (longest prompt + max_new_tokens)
     progress: bool = True  # tqdm bar on stderr (it is silent anyway when stderr is not a TTY)
@@ -67,11 +69,11 @@ class GenerationConfig:
     # Validation fails such words anyway; the ban keeps a small model from spending its draws on them (Chinese
     # characters in Korean are the commonest). False: any token may be written.
     suppress_other_scripts: bool = True
-    # Static greedy batches of a causal model: once at least this share of the running rows (and one) has stopped,
-    # they leave the batch and its KV cache and the rest decode on without them, instead of every stopped row holding
-    # a slot until the batch's longest reply ends. Each drop ends one model.generate call and starts the next from the
-    # cache (a copy of the rows kept): 0 = never drop, one call per batch as before. The replies are the same either
-    # way (tested). Beams, sampling and logits processors that count steps keep one call.
+    # Static batches of a causal model, greedy or sampled: once at least this share of the running rows (and one)
+    # has stopped, they leave the batch and its KV cache and the rest decode on without them, instead of every
+    # stopped row holding a slot until the batch's longest reply ends. Each drop ends one model.generate call and
+    # starts the next from the cache (a copy of the rows kept): 0 = never drop, one call per batch as before. The
+    # replies are the same either way (tested). Beams and logits processors that count steps keep one call.
     drop_finished: float = 0.25
     # Engine rounds (engine.generate calls) one paper may take part in over all its passes — the first, the digest's
     # retries — and every redraw of a section, list or translation piece in them (redraw.best_of). A paper is drawn

@@ -426,10 +426,10 @@ DROP_SAFE_PROCESSORS = frozenset({"SuppressTokensLogitsProcessor", "NoRepeatNGra
 
 
 def _drops_finished(lm: LoadedModel, config: GenerationConfig, gc, rows: int) -> bool:
-    """Whether this static batch drops its stopped rows (GenerationConfig.drop_finished): greedy causal batches of
-    two rows or more whose logits processors are all DROP_SAFE_PROCESSORS. Beams keep one generate call (a beam's
-    rows are not rows of their own), sampled calls too (the draws of a step depend on the rows in it)."""
-    if not config.drop_finished or lm.kind != "causal" or rows < 2 or config.num_beams > 1 or config.do_sample:
+    """Whether this static batch drops its stopped rows (GenerationConfig.drop_finished): causal batches of two
+    rows or more, greedy or sampled (each row draws from its own stream: sampling.py), whose logits processors are
+    all DROP_SAFE_PROCESSORS. Beams keep one generate call (a beam's rows are not rows of their own)."""
+    if not config.drop_finished or lm.kind != "causal" or rows < 2 or config.num_beams > 1:
         return False
     with warnings.catch_warnings():  # it warns that no prompt ids are given: it is asked only what it would build
         warnings.simplefilter("ignore")
@@ -470,13 +470,25 @@ def _stopped_rows(criteria: list, eos: set[int], share: float):
     return StoppedRows()
 
 
+def _row_sampler(config: GenerationConfig, gc, rows: list[list[int]]):
+    """A sampled call without beams draws each row from its own seeded stream (sampling.RowSampler), under greedy
+    search: `gc` is switched to greedy and the processor returned. None for a greedy call, and for beam sampling,
+    which keeps transformers' own draws (seeded once per generate() call)."""
+    if not config.do_sample or config.num_beams > 1:
+        return None
+    from summarizer.sampling import RowSampler, row_seed
+
+    gc.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    return RowSampler([row_seed(config.seed, row) for row in rows], config.temperature, config.top_k, config.top_p)
+
+
 def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, forced: int | None,
             suppress: list[int]) -> tuple[list[list[int]], tuple[int, ...]]:
     """One padded batch through model.generate: (each row's new tokens, the prompt tokens each row ran through the
     model). Without drop_finished every row is padded to the batch's longest; with it, a row's list ends where it left
     the batch (its stop, or a few pad tokens after)."""
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     causal = lm.kind == "causal"
     cache, prefilled = _batch_cache(lm, rows, config) if causal else (None, tuple(map(len, rows)))
@@ -488,12 +500,14 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
     ids, mask = padded["input_ids"], padded["attention_mask"]
     ids, mask = ids.to(lm.device), mask.to(lm.device)
     gc = _hf_generation_config(lm, config, forced, suppress)
+    sampler = _row_sampler(config, gc, rows)
+    drawn = {"logits_processor": LogitsProcessorList([sampler])} if sampler else {}
     start = ids.shape[1] if causal else 1  # seq2seq: drop the decoder start token
     lines = [_line_limit(lm.tokenizer, config.max_lines, start)] if config.max_lines else []
     if not _drops_finished(lm, config, gc, len(rows)):
         with torch.inference_mode():
             out = lm.model.generate(
-                input_ids=ids, attention_mask=mask, generation_config=gc,
+                input_ids=ids, attention_mask=mask, generation_config=gc, **drawn,
                 **({_cache_kwarg(): cache} if cache is not None else {}),
                 **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
                 **({"stopping_criteria": StoppingCriteriaList(lines)} if lines else {}),
@@ -516,7 +530,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         with torch.inference_mode():
             out = lm.model.generate(
                 input_ids=ids, attention_mask=mask, generation_config=gc, stopping_criteria=StoppingCriteriaList([watch]),
-                **({_cache_kwarg(): cache} if cache is not None else {}),
+                **drawn, **({_cache_kwarg(): cache} if cache is not None else {}),
             )
         seq = out.sequences
         left -= seq.shape[1] - ids.shape[1]
@@ -530,6 +544,8 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         mask = torch.cat([mask, mask.new_ones(len(live), seq.shape[1] - mask.shape[1])], dim=1)[keep]
         ids, live = seq[keep], [live[k] for k in keep]
         watch.select(keep)
+        if sampler:
+            sampler.select(keep)
 
 
 def _continuous(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, progress: bool,
@@ -587,7 +603,7 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
     eos, causal = _eos_ids(lm), lm.kind == "causal"
     if config.stop_strings or config.max_lines:  # a row stopped early is padded to the batch's end: padding ends it
         eos = eos | {lm.tokenizer.pad_token_id}
-    if config.do_sample:
+    if config.do_sample and config.num_beams > 1:  # beam sampling draws from torch's global generator
         torch.manual_seed(config.seed)
     results: dict[int, Generation] = {}
     progress = show and config.progress and sys.stderr.isatty()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -70,6 +71,18 @@ FAKE_LLAMA_CPP = {
         "        self.log.write(json.dumps([text, max_tokens, temperature]) + '\\n'); self.log.flush()\n"
         "        return {'usage': {'completion_tokens': 7}}\n"
     ),
+    # The day's work: a reply of three bullets to every call, each call logged (its prompt ids and limits).
+    "day": (
+        "import json, os\n"
+        "LogitsProcessorList = StoppingCriteriaList = list\n"
+        "class Llama:\n"
+        "    def __init__(self, **kw):\n"
+        "        self.log = open(os.environ['FAKE_LLAMA_LOG'], 'a')\n"
+        "    def create_completion(self, prompt, max_tokens, stop, **kw):\n"
+        "        self.log.write(json.dumps([prompt, max_tokens, kw['temperature']]) + '\\n'); self.log.flush()\n"
+        "        return {'choices': [{'text': ' A first point.\\n- A second point.\\n- A third point.',\n"
+        "                             'finish_reason': 'stop'}], 'usage': {'completion_tokens': 9}}\n"
+    ),
     # A native build that dies on its first prompt, as a llama.cpp build for another CPU does.
     "crashes": (
         "import os, signal\n"
@@ -103,6 +116,87 @@ def test_llama_cpp_is_timed_on_the_same_chat_texts_in_a_child_process(bench, mon
     seen = [json.loads(line) for line in log.read_text().splitlines()]
     assert seen[0] == ["init", "m.gguf", lm.context_length]
     assert seen[1:] == [[chat_text(lm.tokenizer, p), 200, 0.0] for p in prompts]
+
+
+def test_llama_cpp_runs_the_same_days_work_in_a_child_process(bench, monkeypatch, tiny_long_context_dir, tmp_path):
+    """The day row: compose.write's calls for the style, each prompt's ids as the engine fits them, answered by
+    llama.cpp; the papers per minute of the whole day."""
+    from summarizer import engine
+    from summarizer.engine import load_model
+
+    lm = load_model(str(tiny_long_context_dir), dtype="float32")
+    prompts = bench.day_prompts("en-bullets", limit=2)
+    log = fake_llama_cpp(tmp_path, monkeypatch, "day")
+    result = bench.run_llama_cpp(Path("m.gguf"), lm, prompts, 200, 0, spec=str(tiny_long_context_dir),
+                                 style_name="en-bullets", limit=2)
+    assert result["papers"] == 2 and result["tokens"] == 18 and result["papers_per_min"] > 0
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    cfg = bench.style_config(lm, "en-bullets")
+    assert seen == [[engine._fit(lm, p, cfg)[0], cfg.max_new_tokens, 0.0] for p in prompts]  # three bullets: no redraw
+
+
+class FakeLlama:
+    """llama.cpp's completion loop in small: each step the callbacks see the ids so far and the scores, the highest
+    score is taken (temperature 0), the stopping criteria and max_tokens end it."""
+
+    def __init__(self, prefer: list[int], vocab: int, decode):
+        self.prefer, self.vocab, self.decode, self.calls = prefer, vocab, decode, []
+
+    def create_completion(self, prompt, max_tokens, stop, logits_processor, stopping_criteria, **kw):
+        import numpy as np
+
+        self.calls.append(dict(prompt=prompt, max_tokens=max_tokens, stop=stop, **kw))
+        ids, out = list(prompt), []
+        for step in range(max_tokens):
+            scores = np.full(self.vocab, 0.5, dtype=np.float32)
+            scores[self.prefer[step % len(self.prefer)]] = 2.0
+            scores[self.prefer] += 1.0  # the preferred tokens next, in order of their ids
+            for f in logits_processor or ():
+                scores = f(np.array(ids), scores)
+            ids.append(int(scores.argmax()))
+            out.append(ids[-1])
+            if any(f(np.array(ids), scores) for f in stopping_criteria or ()):
+                return {"choices": [{"text": self.decode(out), "finish_reason": "stop"}],
+                        "usage": {"completion_tokens": len(out)}}
+        return {"choices": [{"text": self.decode(out), "finish_reason": "length"}],
+                "usage": {"completion_tokens": len(out)}}
+
+
+def test_llama_cpp_generate_applies_the_engines_limits_as_callbacks(bench, monkeypatch, tiny_model_dir):
+    """The line limit stops a reply; suppressed tokens, the repetition penalty and no_repeat_ngram_size change the
+    scores as transformers would; greedy is temperature 0, a sampled call passes its settings and a per-row seed."""
+    import types
+
+    from summarizer import engine
+    from summarizer.engine import load_model
+
+    lm = load_model(str(tiny_model_dir), dtype="float32")
+    tok = lambda ch: lm.tokenizer(ch, add_special_tokens=False)["input_ids"][0]  # noqa: E731  (one token a byte)
+    x, nl = tok("x"), tok("\n")
+    monkeypatch.setattr(engine, "_newline_ids", lambda t: frozenset({nl}))
+    fake = types.SimpleNamespace(LogitsProcessorList=list, StoppingCriteriaList=list)
+    prompts = [bench.Prompt(key="p", system="S", user="Say {abstract}", abstract="xy")]
+    llm = FakeLlama([x, nl], len(lm.tokenizer), lm.tokenizer.decode)
+    base = GenerationConfig(max_new_tokens=9, suppress_other_scripts=False)
+    [free] = bench.llama_cpp_generate(fake, llm, lm, prompts, base)
+    assert (free.completion_tokens, free.finished) == (9, False)
+    [lines] = bench.llama_cpp_generate(fake, llm, lm, prompts, GenerationConfig(max_new_tokens=9, max_lines=2,
+                                                                               suppress_other_scripts=False))
+    assert (lines.completion_tokens, lines.finished, lines.text) == (4, True, "x\nx")
+    assert llm.calls[-1]["prompt"] == engine._fit(lm, prompts[0], base)[0] and llm.calls[-1]["temperature"] == 0.0
+    monkeypatch.setattr(engine, "_suppressed", lambda t, ps: [x])
+    [banned] = bench.llama_cpp_generate(fake, llm, lm, prompts, GenerationConfig(max_new_tokens=4, max_lines=1))
+    assert "x" not in banned.text
+    # Only "x" preferred: "xx" once written (the prompt holds "xy"), a 2-gram ban leaves no third "x"
+    xs = FakeLlama([x], len(lm.tokenizer), lm.tokenizer.decode)
+    assert bench.llama_cpp_generate(fake, xs, lm, prompts, base)[0].text == "x" * 9
+    [fresh] = bench.llama_cpp_generate(fake, xs, lm, prompts, dataclasses.replace(base, no_repeat_ngram_size=2))
+    assert fresh.text.startswith("xx") and "xxx" not in fresh.text
+    [penalized] = bench.llama_cpp_generate(fake, xs, lm, prompts, dataclasses.replace(base, repetition_penalty=8.0))
+    assert "x" not in penalized.text  # the prompt holds "x": its score 3.5 / 8 falls below an unseen token's 0.5
+    [sampled] = bench.llama_cpp_generate(fake, llm, lm, prompts, dataclasses.replace(base, do_sample=True, seed=4))
+    assert llm.calls[-1]["temperature"] == 0.7 and llm.calls[-1]["top_p"] == 0.9 and llm.calls[-1]["top_k"] == 50
+    assert llm.calls[-1]["seed"] == bench.row_seed(4, llm.calls[-1]["prompt"]) % 2**31
 
 
 def test_a_llama_cpp_crash_is_its_own_row_and_the_bench_goes_on(bench, monkeypatch, tiny_model_dir, tmp_path):

@@ -302,20 +302,22 @@ def test_a_line_limit_ends_each_row_after_that_many_line_breaks(tiny, monkeypatc
 
 
 @pytest.mark.parametrize("share", [0.01, 0.3, 0.6])
-@pytest.mark.parametrize("prefix_cache", [True, False])
-def test_dropping_stopped_rows_changes_no_reply(tiny, monkeypatch, share, prefix_cache):
+@pytest.mark.parametrize(("prefix_cache", "sampled"), [(True, False), (False, False), (True, True)])
+def test_dropping_stopped_rows_changes_no_reply(tiny, monkeypatch, share, prefix_cache, sampled):
     """drop_finished (rows that stopped leave the batch and its KV cache, the rest go on in a new generate call) gives
-    every row the reply one plain model.generate call per batch gives (drop_finished 0): greedy, with stop strings, a
-    line limit, suppressed tokens, a repetition penalty and no_repeat_ngram_size; only the slots the stopped rows
-    held are gone."""
+    every row the reply one plain model.generate call per batch gives (drop_finished 0): greedy or sampled (each row
+    draws from its own stream), with stop strings, a line limit, suppressed tokens, a repetition penalty and
+    no_repeat_ngram_size; only the slots the stopped rows held are gone."""
     # The random tiny model writes only special tokens unless they are banned, and loops unless penalized.
     monkeypatch.setattr(engine, "_suppressed", lambda tok, prompts: [0, 1])
     one = tiny.tokenizer.convert_tokens_to_ids("1")
-    monkeypatch.setattr(engine, "_newline_ids", lambda tok: frozenset({one}))
+    # Sampled rows spread over the vocabulary: one token in eight counts as a line break for them.
+    monkeypatch.setattr(engine, "_newline_ids", lambda tok: frozenset(range(3, len(tok), 8) if sampled else {one}))
     system = "You summarize research abstracts. " * 4  # a shared prefix for the prefix cache
     prompts = [Prompt(key=f"k{i}", system=system, user=USER, abstract=a) for i, a in enumerate(abstracts(8, seed=5))]
     cfg = GenerationConfig(max_new_tokens=24, batch_size=8, repetition_penalty=1.3, no_repeat_ngram_size=2,
-                           stop_strings=("]]", "MM"), max_lines=2, prefix_cache=prefix_cache)
+                           stop_strings=("]]", "MM"), max_lines=2, prefix_cache=prefix_cache, do_sample=sampled,
+                           temperature=1.2, seed=5)
     with engine.recording() as plain_log:
         plain = generate(tiny, prompts, dataclasses.replace(cfg, drop_finished=0))
     engine._STORES.pop(tiny.model, None)
