@@ -52,7 +52,8 @@ fetch: setup
 
 # bench: one run, a day's papers (tests/fixtures/bench-day.xml) through en-bullets on the embedded model in static and
 # continuous batches and one at a time (the naive loop): papers/min, padding, decode waste, peak RSS, the engine/naive
-# and engine/llama.cpp ratios; then the model's cold (GGUF converted into an empty cache) and warm load: seconds, peak
+# ratio and, with llama-cpp-python installed, llama.cpp at batch 1 on the chat texts (tok/s) and on the same day's
+# work (papers/min); then the model's cold (GGUF converted into an empty cache) and warm load: seconds, peak
 # RSS, cache size. ARGS="--zh" adds a Chinese style on the multilingual model; --load-model SPEC alone,
 # --random-weights CONFIG, --workload synthetic: see scripts/bench.py. On a machine shared with another job, pass
 # ARGS="--threads 1".

@@ -67,7 +67,7 @@ def test_need_keeps_the_rounds_a_later_draw_takes_so_that_no_paper_spends_more_t
         calls, spent = [], {"p": before}
         inner = scripted({"p": [1, 1, 1]}, calls)
 
-        def draw(keys, n, kept):
+        def draw(keys, n, kept, spent=spent, inner=inner):  # this iteration's budget and script
             charge(spent, keys), charge(spent, keys), charge(spent, keys)
             return inner(keys, n, kept)
 
