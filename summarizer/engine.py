@@ -260,6 +260,28 @@ def _suppressed(tokenizer, prompts: list[Prompt]) -> list[int]:
             if not all(any(run in h for h in held) for run in runs)]
 
 
+def _suppress_mask(suppress: list[int]):
+    """A logits processor that sets the scores of the ids `suppress` to -inf, as transformers'
+    SuppressTokensLogitsProcessor does, with its vocabulary mask built once for the batch: that one runs an isin over
+    the whole vocabulary at every decode step (11-13 ms a step for Qwen2.5's 151,665 tokens with the Korean or
+    Chinese bans on a 2-core CPU, against 1-1.5 ms for the masked fill). It keeps no state of the rows, so a batch
+    may drop rows under it."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class SuppressMask(LogitsProcessor):
+        def __init__(self):
+            self.ids, self.mask = torch.tensor(sorted(set(suppress)), dtype=torch.long), None
+
+        def __call__(self, input_ids, scores):
+            if self.mask is None or self.mask.shape[-1] != scores.shape[-1] or self.mask.device != scores.device:
+                mask = torch.zeros(scores.shape[-1], dtype=torch.bool)  # ids past the scores' width are no tokens
+                self.mask = mask.index_fill_(0, self.ids[self.ids < scores.shape[-1]], True).to(scores.device)
+            return scores.masked_fill(self.mask, float("-inf"))
+
+    return SuppressMask()
+
+
 def _line_limit(tokenizer, lines: int, start: int):
     """A stopping criterion: per row, done once `lines` tokens with a line break have been generated (the ids from
     column `start` on). It counts them afresh at each step, so it holds no state and runs on any selection of rows."""
@@ -499,15 +521,16 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
                               padding_side="left" if causal else "right")
     ids, mask = padded["input_ids"], padded["attention_mask"]
     ids, mask = ids.to(lm.device), mask.to(lm.device)
-    gc = _hf_generation_config(lm, config, forced, suppress)
+    gc = _hf_generation_config(lm, config, forced)
     sampler = _row_sampler(config, gc, rows)
-    drawn = {"logits_processor": LogitsProcessorList([sampler])} if sampler else {}
+    extra = [p for p in (_suppress_mask(suppress) if suppress else None, sampler) if p]  # the sampler last
+    added = {"logits_processor": LogitsProcessorList(extra)} if extra else {}
     start = ids.shape[1] if causal else 1  # seq2seq: drop the decoder start token
     lines = [_line_limit(lm.tokenizer, config.max_lines, start)] if config.max_lines else []
     if not _drops_finished(lm, config, gc, len(rows)):
         with torch.inference_mode():
             out = lm.model.generate(
-                input_ids=ids, attention_mask=mask, generation_config=gc, **drawn,
+                input_ids=ids, attention_mask=mask, generation_config=gc, **added,
                 **({_cache_kwarg(): cache} if cache is not None else {}),
                 **({"tokenizer": lm.tokenizer} if config.stop_strings else {}),  # stop strings are matched on its vocab
                 **({"stopping_criteria": StoppingCriteriaList(lines)} if lines else {}),
@@ -530,7 +553,7 @@ def _static(lm: LoadedModel, rows: list[list[int]], config: GenerationConfig, fo
         with torch.inference_mode():
             out = lm.model.generate(
                 input_ids=ids, attention_mask=mask, generation_config=gc, stopping_criteria=StoppingCriteriaList([watch]),
-                **drawn, **({_cache_kwarg(): cache} if cache is not None else {}),
+                **added, **({_cache_kwarg(): cache} if cache is not None else {}),
             )
         seq = out.sequences
         left -= seq.shape[1] - ids.shape[1]

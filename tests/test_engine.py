@@ -335,6 +335,19 @@ def test_dropping_stopped_rows_changes_no_reply(tiny, monkeypatch, share, prefix
         assert after.decoded == after.completion_tokens
 
 
+def test_the_suppression_mask_is_transformers_suppress_tokens():
+    import torch
+    from transformers import SuppressTokensLogitsProcessor
+
+    scores = torch.randn(3, 500)
+    banned = [7, 3, 499, 3, 250, 600]  # a repeat, and an id past the scores' width
+    ours = engine._suppress_mask(banned)
+    theirs = SuppressTokensLogitsProcessor(banned)
+    for _ in range(2):  # the mask is built at the first call and reused
+        assert torch.equal(ours(None, scores), theirs(None, scores))
+    assert ours(None, scores).isinf().sum() == 3 * 4
+
+
 def test_newline_ids_are_the_tokens_that_hold_a_line_break(tiny):
     from summarizer.engine import _newline_ids
 
