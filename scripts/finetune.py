@@ -30,6 +30,8 @@ def main(
     eval_limit: Annotated[int, typer.Option(help="After training, eval this many validation rows (0 = skip).")] = 0,
     learning_rate: Annotated[float | None, typer.Option(help="Override the recipe's learning_rate.")] = None,
     max_train_examples: Annotated[int | None, typer.Option(help="Override the recipe's max_train_examples (0 = all).")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Override the recipe's dtype: float32, or bfloat16 where the CPU "
+                                              "has AVX512-BF16/AMX (or on a GPU).")] = None,
     no_eval_before: Annotated[bool, typer.Option("--no-eval-before", help="Skip the base model's validation loss.")] = False,
 ) -> None:
     """Train per the recipe, save the merged model and its card, and print the paths and losses."""
@@ -39,7 +41,8 @@ def main(
 
     try:
         r = finetune.load_recipe(recipe, max_steps=max_steps, epochs=epochs, method=method,
-                                 learning_rate=learning_rate, max_train_examples=max_train_examples)
+                                 learning_rate=learning_rate, max_train_examples=max_train_examples,
+                                 dtype=dtype)
         result = finetune.finetune(r, dataset, out, eval_before=not no_eval_before)
         if eval_limit > 0 and result.validation_examples:
             ev = evaluate.evaluate(str(result.path), dataset, style=r.style, limit=eval_limit)

@@ -57,8 +57,8 @@ def main() -> None:
     lm = load_model(args.model)
     print(f"model loaded in {time.perf_counter() - t0:.1f} s", flush=True)
     print("| style | day | papers | valid | first pass valid | repaired | failing rules | copies of example | "
-          "copies of another paper | seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+          "copies of another paper | retries per paper | engine rounds per paper | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     for style in args.styles.split(","):
         for feed in args.feeds:
             date = DAY.search(feed.name).group(1)
@@ -75,13 +75,18 @@ def main() -> None:
             rules = Counter(p["rule"] for r in records.values() for p in r["problems"])
             copies, dups = audit(style, records)
             fails = ", ".join(f"{k} {v}" for k, v in sorted(rules.items())) or "-"
+            # as summarizer eval counts them: a paper's passes beyond the first, and the engine rounds it took part in
+            sent = [r for r in records.values() if r.get("status") != "no-abstract"] or [{}]
+            retries = sum(max(r.get("passes", 0) - 1, 0) for r in sent) / len(sent)
+            rounds = sum(r.get("rounds", 0) for r in sent) / len(sent)
             print(f"| {style} | {date} | {res.papers} | {res.valid} | {first} | {repaired} | {fails} | {copies} | "
-                  f"{dups} | {seconds:.0f} |", flush=True)
+                  f"{dups} | {retries:.2f} | {rounds:.1f} | {seconds:.0f} |", flush=True)
             if args.json:
                 with open(args.json, "a", encoding="utf-8") as f:
                     f.write(json.dumps({"style": style, "date": date, "papers": res.papers, "valid": res.valid,
                                         "first_pass_valid": first, "repaired": repaired, "failures": dict(rules),
-                                        "copies": copies, "duplicates": dups, "seconds": round(seconds, 1),
+                                        "copies": copies, "duplicates": dups, "retries_per_paper": round(retries, 3),
+                                        "rounds_per_paper": round(rounds, 3), "seconds": round(seconds, 1),
                                         "records": records}, ensure_ascii=False) + "\n")
 
 

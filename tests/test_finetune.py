@@ -45,6 +45,16 @@ def test_zh_tldr_recipes_train_the_multilingual_preset_on_zh_tldr(name):
         assert (r.gradient_checkpointing, r.batch_size, r.batch_size * r.grad_accum) == (True, 4, 16)
 
 
+def test_own_digests_recipe_trains_the_multilingual_preset_on_every_style():
+    """The second loop's recipe: the model that wrote the digests, on all their styles, every validated row."""
+    from summarizer.config import find_preset
+
+    r = load_recipe(REPO / "models" / "finetune-qwen0.5b-own.yaml")
+    assert r.style is None and r.method == "lora" and find_preset(r.base_model) is not None
+    assert (r.max_train_examples, r.dtype) == (0, "bfloat16")
+    assert load_recipe(REPO / "models" / "finetune-qwen0.5b-own.yaml", dtype="float32").dtype == "float32"
+
+
 @pytest.mark.parametrize("checkpointing", [False, True])
 def test_gradient_checkpointing_and_accumulation_are_honoured(tiny_model_dir, tmp_path, checkpointing):
     """The recipe's checkpointing reaches every decoder layer (and only when asked); with accumulation an optimizer
@@ -131,7 +141,9 @@ def test_completion_eos_is_kept_in_the_labels(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model_dir, tmp_path, dtype):
+    """bfloat16 is the recipes' dtype where the CPU has AVX512-BF16/AMX (and on a GPU): it trains there too."""
     from safetensors.torch import load_file
 
     from summarizer import dataset as ds
@@ -144,7 +156,8 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
     ds.save(short_rows(8), data, validation_share=0.3)
     (data / "report.json").write_text(json.dumps({"joined": 8, "writers": {"qwen2.5-7b-instruct (abc)": 8}}))
     recipe = Recipe(name="tiny-lora", base_model=str(tiny_model_dir), max_steps=3, batch_size=2, max_length=512,
-                    learning_rate=1e-2, lora_r=4, lora_alpha=8, lora_targets=("q_proj", "v_proj"), logging_steps=1)
+                    learning_rate=1e-2, lora_r=4, lora_alpha=8, lora_targets=("q_proj", "v_proj"), logging_steps=1,
+                    dtype=dtype)
     result = finetune(recipe, data, tmp_path / "out")
     assert result.steps == 3 and result.eval_loss_before is not None and result.eval_loss_after is not None
     adapter = load_file(result.adapter / "adapter_model.safetensors")
@@ -224,3 +237,51 @@ def test_three_lora_steps_on_imported_zh_tldr_rows_and_the_model_loads_back(tiny
     assert held_out["date"] == "2026-01-06"
     (gen,) = engine.generate(lm, [prompt_for_row(held_out)], GenerationConfig(max_new_tokens=8, progress=False))
     assert gen.completion_tokens > 0 and not gen.truncated
+
+
+@pytest.mark.slow
+def test_learning_from_our_own_digests_end_to_end_on_the_tiny_model(tiny_long_context_dir, tmp_path, home, monkeypatch):
+    """The second loop on the tiny model: sidecars of earlier runs in two styles → dataset split by day (the latest
+    held out; failed papers left out) → the own-digests recipe → tuned against base on the held-out day."""
+    from test_dataset import FIELDS, PAPER
+    from typer.testing import CliRunner
+
+    from summarizer import compose
+    from summarizer import dataset as ds
+    from summarizer.cli import app
+    from summarizer.finetune import finetune
+
+    days = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07"]
+    for n, day in enumerate(days):
+        for style in ("zh-digest", "ko-bullets"):
+            paper, failed = PAPER.replace(id=f"2403.0{n}001", date=day), PAPER.replace(id=f"2403.0{n}002", date=day)
+            doc = {"version": 1, "date": day, "style": style,
+                   "provenance": {"model": {"preset": "qwen2.5-coder-0.5b", "sha256": "cd" * 32},
+                                  "prompt_version": f"{style}/9"},
+                   "papers": [paper.to_dict(), failed.to_dict()],
+                   "records": {paper.id: {"fields": FIELDS[style], "raw": "-", "problems": [], "attempt": n % 2},
+                               failed.id: {"fields": None, "raw": "?", "problems": [{"rule": "format", "message": "x"}]}}}
+            (tmp_path / "digests" / style).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "digests" / style / f"{day}.json").write_text(json.dumps(doc, ensure_ascii=False))
+    data = tmp_path / "ds"
+    report = ds.build_dataset([tmp_path / "digests"], data, arxiv=False, split_by="day", validation_days=(days[-1],))
+    assert report.splits == {"train": 6, "validation": 2} and report.writers == {f"qwen2.5-coder-0.5b ({'cd' * 6})": 8}
+
+    recipe = load_recipe(REPO / "models" / "finetune-qwen0.5b-own.yaml", base_model=str(tiny_long_context_dir),
+                         max_steps=2, max_length=4096, learning_rate=1e-2, lora_r=4, lora_alpha=8,
+                         lora_targets=["q_proj", "v_proj"], dtype="float32", output_root=str(tmp_path))
+    result = finetune(recipe, data, tmp_path / "tuned")
+    assert (result.steps, result.train_examples, result.validation_examples) == (2, 6, 2)
+    rows = ds.load(data)["train"]
+    assert sorted({r["style"] for r in rows}) == ["ko-bullets", "zh-digest"]  # style null: one model for both
+
+    monkeypatch.setattr(compose, "ITEM_REDRAWS", 0)
+    out = tmp_path / "eval.json"
+    res = CliRunner().invoke(app, ["eval", "--model", str(result.path), "--against", str(tiny_long_context_dir),
+                                   "--dataset", str(data), "--style", "ko-bullets", "--retries", "1", "--card",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert doc["examples"] == doc["compared_with"]["examples"] == 1
+    assert {"first_pass_valid", "retries_per_paper", "papers_per_minute"} <= set(doc)
+    assert "## Compared with its base" in (result.path / "README.md").read_text(encoding="utf-8")
