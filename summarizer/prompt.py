@@ -11,7 +11,7 @@ from functools import lru_cache
 from summarizer import SummarizerError
 from summarizer.papers import Paper
 from summarizer.styles import EXAMPLE_PAPERS, SCORE_LABELS, STYLES, ExamplePaper, Field, Style
-from summarizer.text import BULLET, keyword, one_line, plain, score_line
+from summarizer.text import BULLET, asked_keyword, keyword, one_line, plain, score_line
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,9 @@ def layout(style: Style) -> str:
         shown = f.max_items if f.min_items == f.max_items else max(f.min_items, min(3, f.max_items))
         slot = f"［{f.hint}］"
         skeleton += [f"- {slot}"] * shown
-        # Keywords are asked for as "中文 (English)", the order the 0.5B model writes them in; validate.repair turns
-        # them round to the published "English (中文)" (asked for that way, it wrote Chinese-only terms).
+        # Keywords are asked for as "中文 (English)", the order the 0.5B model writes them in; the parser (text.keyword)
+        # turns them round to the published "English (中文)" (asked for that way, it wrote Chinese-only terms), and
+        # format_output writes a fine-tuning target the way it is asked for here.
         shape = ", each \"中文术语 (English term)\"" if f.kind == "keywords" else ", each on its own line"
         rules.append(f"{name} {count_phrase(f)} bullets starting with \"- \"{shape}.")
     if not skeleton:
@@ -373,7 +374,9 @@ def format_output(style: Style, fields: dict) -> str:
             lines = [f"- {label}: {value[k]['score']} - {one_line(value[k]['reason'])}"
                      for k, label in SCORE_LABELS.items() if k in (value or {})]
             body = "\n".join(lines)
-        elif f.kind in ("list", "keywords"):
+        elif f.kind == "keywords":  # asked for "中文 (English)"; parse_output turns them back
+            body = "\n".join(f"- {asked_keyword(one_line(item))}" for item in value or [])
+        elif f.kind == "list":
             body = "\n".join(f"- {one_line(item)}" for item in value or [])
         else:
             body = str(value or "").strip()

@@ -61,11 +61,30 @@ def plain(line: str) -> str:
     return re.sub(r"\*\*|__|`|^#+\s*", "", BULLET.sub("", line, count=1)).strip()
 
 
+# A keyword as digests publish it, "English (中文)": the English half holds a Latin letter, the Chinese half Chinese.
+KEYWORD = re.compile(r"^(?P<en>[^()]*[A-Za-z][^\n]*?)\s\((?P<zh>[^()]*[\u4e00-\u9fff][^()]*)\)$")
+# A keyword as the prompt asks for it, "中文 (English)" (the order the 0.5B model writes well): the Chinese half may
+# hold Latin ("长CoT推理 (Long CoT Reasoning)", "任务 agent (Task Agent)"), the English half holds no Chinese.
+ASKED_KEYWORD = re.compile(r"^([^()（）]*[\u4e00-\u9fff][^()（）]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
+
+
 def keyword(item: str) -> str:
-    """"`English` (`中文`)", "**English**（中文）", "English(中文)" → "English (中文)"; other shapes only cleaned."""
+    """A keyword as read from a reply or page → "English (中文)": "`English` (`中文`)", "**English**（中文）",
+    "English(中文)", and the order the prompt asks for, "中文 (English)", turned round; other shapes only cleaned."""
     item = plain(item).replace("（", "(").replace("）", ")")
+    if m := ASKED_KEYWORD.match(item):
+        return f"{m.group(2).strip()} ({m.group(1).strip()})"
     m = re.match(r"^(.*\S)\s*\(\s*([^()]*?)\s*\)\s*$", item)
     return f"{m.group(1).strip()} ({m.group(2)})" if m else item
+
+
+def asked_keyword(item: str) -> str:
+    """A published "English (中文)" keyword written the way the prompt asks for it, "中文 (English)" (the inverse of
+    `keyword`: what a fine-tuning target must say); a keyword `keyword` would not read back the same, unchanged."""
+    item = str(item)
+    m = KEYWORD.match(item)
+    turned = f"{m.group('zh').strip()} ({m.group('en').strip()})" if m else item
+    return turned if keyword(turned) == item else item
 
 
 def score_line(line: str) -> tuple[str, float, str] | None:

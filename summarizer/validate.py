@@ -23,7 +23,7 @@ from summarizer.prompt import (
     system_prompt,
 )
 from summarizer.styles import SCORE_LABELS, Field, Style
-from summarizer.text import CJK, HANGUL, LATIN_LETTER, LATIN_WORD, other_scripts
+from summarizer.text import ASKED_KEYWORD, CJK, HANGUL, KEYWORD, LATIN_LETTER, LATIN_WORD, other_scripts
 
 QUOTE = 40  # characters of the reply quoted in a problem message: enough to find it, short enough for one line
 NAMED = 5  # invented numbers named in one message
@@ -81,9 +81,6 @@ def check_bullets(style: Style, fields: dict, paper: Paper) -> list[Problem]:
     return [Problem("bullets", f"{f'{f.marker}: has' if f.marker else 'The reply has'} {len(items)} bullet points; "
                                f"write {count_phrase(f)}.")
             for f, items in _lists(style, fields, "list") if not f.min_items <= len(items) <= f.max_items]
-
-
-KEYWORD = re.compile(r"^(?P<en>[^()]*[A-Za-z][^\n]*?)\s\((?P<zh>[^()]*[\u4e00-\u9fff][^()]*)\)$")
 
 
 def check_keywords(style: Style, fields: dict, paper: Paper) -> list[Problem]:
@@ -700,7 +697,7 @@ def _keyword_pair(item) -> tuple[str, str] | None:
     """(Chinese half, English half) of an "English (中文)" or "中文 (English)" keyword; None for another shape."""
     if m := KEYWORD.match(str(item)):
         return m.group("zh"), m.group("en")
-    m = REVERSED_KEYWORD.match(str(item))
+    m = ASKED_KEYWORD.match(str(item))
     return (m.group(1), m.group(2)) if m else None
 
 
@@ -708,7 +705,7 @@ def _keyword_en(item) -> str:
     """The English half of an "English (中文)" or "中文 (English)" keyword, lower-cased ("" for another shape)."""
     if m := KEYWORD.match(str(item)):
         return " ".join(m.group("en").lower().split())
-    m = REVERSED_KEYWORD.match(str(item))
+    m = ASKED_KEYWORD.match(str(item))
     return " ".join(m.group(2).lower().split()) if m else ""
 
 
@@ -801,9 +798,6 @@ RULES: dict[str, Callable[[Style, dict, Paper], list[Problem]]] = {
 }
 
 
-# "中文 (English)", the order the model writes: the Chinese half may hold Latin ("长CoT推理 (Long CoT Reasoning)",
-# "任务 agent (Task Agent)"), the English half holds no Chinese.
-REVERSED_KEYWORD = re.compile(r"^([^()（）]*[\u4e00-\u9fff][^()（）]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
 SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s|$)")  # "91.5%" does not end a sentence; "。" and ". " do
 LIST_SEPARATOR = re.compile(r"[，、；;]|,\s")  # "a, b, c" / "甲、乙、丙": a list written on one line
 # Where one sentence ends and the next starts inside an item: "다. " / "。" (a Hangul syllable before the period, so
@@ -860,13 +854,6 @@ def repair(style: Style, fields: dict, paper: Paper) -> tuple[dict, list[str]]:
                 and len(parts := [x.strip() for x in LIST_SEPARATOR.split(items[0]) if x.strip()]) >= f.min_items):
             notes.append(f"{f.marker or f.name}: one line split into {len(parts)} items")
             fields[f.name] = items = parts
-        if f.kind == "keywords":  # "中文 (English)" is the shape turned round: turn it back
-            swapped = [f"{m.group(2).strip()} ({m.group(1).strip()})" if (m := REVERSED_KEYWORD.match(k)) else k
-                       for k in items]
-            if swapped != items:
-                notes.append(f"{f.marker}: {sum(a != b for a, b in zip(swapped, items, strict=True))} keywords "
-                             "turned to \"English (中文)\"")
-                fields[f.name] = items = swapped
         unique = list(dict.fromkeys(items))
         if f.kind == "keywords" and len(unique) > f.max_items:
             def rank(k: str) -> int:  # 0: shaped and grounded, 1: shaped, 2: neither; stable within a rank

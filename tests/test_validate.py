@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from summarizer.papers import Paper
-from summarizer.prompt import format_output, parse_output, repair_prompt
+from summarizer.prompt import format_output, parse_output, repair_prompt, system_prompt
 from summarizer.styles import STYLES
+from summarizer.text import ASKED_KEYWORD
 from summarizer.validate import (
     RULES,
+    check_reply,
     duplicates,
     example_topic,
     numbers,
@@ -439,23 +441,42 @@ def test_layout_repair_makes_one_item_of_each_sentence_where_items_are_sentences
     assert any(style.fields[0].sentence_items for style in STYLES.values())
 
 
-def test_layout_repair_turns_reversed_keywords_round():
-    reversed_ = ["计数 (Counting)", "基准（Benchmark）", "Gizmo (Gizmo基准)", "卷积神经网络 (CNN)", "合成数据 (synthetic data)"]
-    fixed, notes = repair(ZH, {**FIELDS["zh-digest"], "keywords": reversed_}, PAPER)
-    assert fixed["keywords"] == ["Counting (计数)", "Benchmark (基准)", "Gizmo (Gizmo基准)", "CNN (卷积神经网络)",
-                                 "synthetic data (合成数据)"]
-    assert notes == ['KEYWORDS: 4 keywords turned to "English (中文)"'] and "keywords" not in rules(ZH, fixed)
+def _zh_reply_with_keywords(items: list[str]) -> str:
+    """A zh-digest reply as the model writes it, with these KEYWORDS lines."""
+    head, rest = format_output(ZH, FIELDS["zh-digest"]).split("KEYWORDS:\n")
+    return head + "KEYWORDS:\n" + "".join(f"- {k}\n" for k in items) + rest[rest.index("SCORES:"):]
 
 
-def test_a_reversed_keyword_whose_chinese_half_holds_latin_is_turned_round_too():
-    """Measured on 2026-03-24: "长CoT推理 (Long CoT Reasoning)" and "任务 agent (Task Agent)" were left reversed."""
+def test_keywords_written_as_the_prompt_asks_are_read_in_the_published_order():
+    """The prompt asks for "中文 (English)"; digests publish "English (中文)": reading turns them, no repair."""
+    asked = ["计数 (Counting)", "基准（Benchmark）", "Gizmo (Gizmo基准)", "卷积神经网络 (CNN)", "合成数据 (synthetic data)"]
+    checked = check_reply(ZH, _zh_reply_with_keywords(asked), PAPER)
+    assert checked.fields["keywords"] == ["Counting (计数)", "Benchmark (基准)", "Gizmo (Gizmo基准)",
+                                          "CNN (卷积神经网络)", "synthetic data (合成数据)"]
+    assert checked.repairs == [] and "keywords" not in {p.rule for p in checked.problems}
+
+
+def test_an_asked_keyword_whose_chinese_half_holds_latin_is_turned_round_too():
+    """"长CoT推理 (Long CoT Reasoning)" and "任务 agent (Task Agent)" hold Latin in their Chinese half."""
     mixed = ["长CoT推理 (Long CoT Reasoning)", "任务 agent (Task Agent)", "Gizmo (Gizmo基准)", "计数 (Counting)",
              "λ-RLM (Lambda-RLM)"]
-    fixed, notes = repair(ZH, {**FIELDS["zh-digest"], "keywords": mixed}, PAPER)
-    assert fixed["keywords"][:4] == ["Long CoT Reasoning (长CoT推理)", "Task Agent (任务 agent)", "Gizmo (Gizmo基准)",
-                                     "Counting (计数)"]
-    assert fixed["keywords"][4] == "λ-RLM (Lambda-RLM)"  # no Chinese half at all: left as written, and it fails
-    assert any("λ-RLM" in p.message for p in validate(ZH, fixed, PAPER) if p.rule == "keywords")
+    fields = parse_output(ZH, _zh_reply_with_keywords(mixed))
+    assert fields["keywords"][:4] == ["Long CoT Reasoning (长CoT推理)", "Task Agent (任务 agent)", "Gizmo (Gizmo基准)",
+                                      "Counting (计数)"]
+    assert fields["keywords"][4] == "λ-RLM (Lambda-RLM)"  # no Chinese half at all: left as written, and it fails
+    assert any("λ-RLM" in p.message for p in validate(ZH, fields, PAPER) if p.rule == "keywords")
+
+
+def test_a_fine_tuning_target_writes_keywords_as_the_prompt_and_its_examples_do():
+    """format_output is the reply a model is trained to write: keywords in the asked "中文 (English)" order, the
+    order of the style's example replies, and parse_output reads them back to the published fields."""
+    target = format_output(ZH, FIELDS["zh-digest"])
+    lines = [ln[2:] for ln in target.split("KEYWORDS:\n")[1].split("SCORES:")[0].splitlines()]
+    assert len(lines) == 5 and all(ASKED_KEYWORD.match(k) for k in lines), lines
+    shown = [ln[2:] for ex in ZH.examples for ln in ex.split("KEYWORDS:\n")[1].split("SCORES:")[0].splitlines()]
+    assert shown and all(ASKED_KEYWORD.match(k) for k in shown)
+    assert "中文术语 (English term)" in system_prompt(ZH)
+    assert parse_output(ZH, target) == FIELDS["zh-digest"]
 
 
 def test_one_copied_line_is_a_copy():
