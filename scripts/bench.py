@@ -179,10 +179,11 @@ def run_style(lm, style_name: str, prompts: list[Prompt], config: GenerationConf
 
 
 def batching_runs(lm, config: GenerationConfig, compare_padding: float, continuous: bool,
-                  compare_drop: float = -1) -> tuple[list, str | None]:
+                  compare_drop: float = -1, compare_prepack: bool = False) -> tuple[list, str | None]:
     """(label, config) of each run: static at the preset's max_padding and at compare_padding, static at the preset's
-    max_padding with drop_finished compare_drop (the default's A/B: 0 = every batch in one generate call), then
-    continuous batching; and why continuous was left out (None when it runs)."""
+    max_padding with drop_finished compare_drop (the default's A/B: 0 = every batch in one generate call), the default
+    with every linear layer as loaded (compare_prepack: the A/B of prepack_weights), then continuous batching; and why
+    continuous was left out (None when it runs)."""
     static = dataclasses.replace(config, batching="static")
     runs = [(f"static, max_padding {config.max_padding:g}", static)]
     if compare_padding and compare_padding != config.max_padding:
@@ -190,6 +191,8 @@ def batching_runs(lm, config: GenerationConfig, compare_padding: float, continuo
                      dataclasses.replace(static, max_padding=compare_padding)))
     if compare_drop >= 0 and compare_drop != config.drop_finished:
         runs.append((f"static, drop_finished {compare_drop:g}", dataclasses.replace(static, drop_finished=compare_drop)))
+    if compare_prepack and config.prepack_weights:
+        runs.append(("static, weights as loaded", dataclasses.replace(static, prepack_weights=False)))
     if not continuous:
         return runs, "--no-continuous"
     cont = dataclasses.replace(config, batching="continuous")
@@ -354,7 +357,8 @@ def bench_day(args) -> dict:
         config = style_config(lm, style_name)
         lengths = [len(lm.tokenizer(chat_text(lm.tokenizer, p), add_special_tokens=False)["input_ids"]) for p in prompts]
         report.setdefault("plans", {})[style_name] = plan_table(lengths, config)
-        plans, skipped = batching_runs(lm, config, args.compare_padding, not args.no_continuous, args.compare_drop)
+        plans, skipped = batching_runs(lm, config, args.compare_padding, not args.no_continuous, args.compare_drop,
+                                       not args.no_compare_prepack)
         if skipped:
             report.setdefault("continuous_skipped", {})[style_name] = skipped
         for cfg in {cfg.batching: cfg for _, cfg in plans}.values():  # warm-up (kernel init), once per batching
@@ -763,6 +767,8 @@ def main() -> int:
                      help="also run at this max_padding (0 = no second run)")
     day.add_argument("--compare-drop", type=float, default=0.0,
                      help="also run static at this drop_finished (default 0: stopped rows kept; -1 = no such run)")
+    day.add_argument("--no-compare-prepack", action="store_true",
+                     help="skip the default plan with its linear weights as loaded (prepack_weights off)")
     day.add_argument("--no-continuous", action="store_true", help="skip the continuous batching run")
     day.add_argument("--no-llama-cpp", action="store_true", help="skip llama.cpp even when it is importable")
     day.add_argument("--no-naive", action="store_true", help="skip the one-prompt-at-a-time loop (also: synthetic)")

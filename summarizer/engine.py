@@ -606,6 +606,8 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
     import torch
     from tqdm.auto import tqdm
 
+    from summarizer.prepack import prepacked
+
     fitted = {i: _fit(lm, prompts[i], config) for i in indices}  # every error before any generation
     mode = batching_mode(lm, config)
     if mode == "continuous":
@@ -623,7 +625,7 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
             for (_, _, forced, _), members in groups.items()
             for batch in plan_batches([len(fitted[i][0]) for i in members], config)
         ]
-    eos, causal = _eos_ids(lm), lm.kind == "causal"
+    eos = _eos_ids(lm)
     if config.stop_strings or config.max_lines:  # a row stopped early is padded to the batch's end: padding ends it
         eos = eos | {lm.tokenizer.pad_token_id}
     if config.do_sample and config.num_beams > 1:  # beam sampling draws from torch's global generator
@@ -632,40 +634,49 @@ def _run_local(lm: LoadedModel, prompts: list[Prompt], indices: list[int], confi
     progress = show and config.progress and sys.stderr.isatty()
     bar = tqdm(total=len(indices), unit="paper", desc="generate", disable=not progress or mode == "continuous")
     made, started = 0, time.perf_counter()
-    for forced, batch in plan:
-        t0 = time.perf_counter()
-        rows = [fitted[i][0] for i in batch]
-        suppress = _suppressed(lm.tokenizer, [prompts[i] for i in batch]) if config.suppress_other_scripts else []
-        new, prefilled = ((_continuous(lm, rows, config, progress, suppress), None) if mode == "continuous" else
-                          _static(lm, rows, config, forced, suppress))
-        elapsed = time.perf_counter() - t0
-        seconds = elapsed / len(batch)
-        counts: list[int] = []
-        for row, i in zip(new, batch, strict=True):
-            stop = _stop_index(lm.tokenizer, row, eos, config)
-            text = lm.tokenizer.decode(row if stop is None else row[:stop + 1], skip_special_tokens=True)
-            n = len(row) if stop is None else stop + 1
-            gen = Generation(
-                key=prompts[i].key,
-                text=((prompts[i].prefill if causal else "") + text).strip(),
-                prompt_tokens=len(fitted[i][0]), completion_tokens=n, seconds=seconds,
-                truncated=fitted[i][1], finished=stop is not None,
-            )
-            results[i] = gen
-            made += n
-            counts.append(n)
-            if on_result is not None:
-                on_result(i, gen)
-        for log in _recorders:
-            log.append(BatchRecord(prompt_tokens=tuple(len(r) for r in rows), completion_tokens=tuple(counts),
-                                   prefilled=prefilled,
-                                   steps=max(map(len, new)), seconds=elapsed, padded=mode != "continuous",
-                                   decoded=tuple(map(len, new)) if len(set(map(len, new))) > 1 or mode ==
-                                   "continuous" else None))
-        bar.update(len(batch))
-        bar.set_postfix(tok_s=f"{made / (time.perf_counter() - started):.1f}")
+    with prepacked(lm.model, config.prepack_weights):
+        for forced, batch in plan:
+            _run_batch(lm, prompts, fitted, config, mode, forced, batch, eos, progress, on_result, results)
+            bar.update(len(batch))
+            made += sum(results[i].completion_tokens for i in batch)
+            bar.set_postfix(tok_s=f"{made / (time.perf_counter() - started):.1f}")
     bar.close()
     return results
+
+
+def _run_batch(lm: LoadedModel, prompts: list[Prompt], fitted: dict, config: GenerationConfig, mode: str,
+               forced: int | None, batch: list[int], eos: set[int], progress: bool,
+               on_result: Callable[[int, Generation], None] | None, results: dict[int, Generation]) -> None:
+    """One batch of the plan: its generations into `results` (on_result called for each), its record logged."""
+    causal = lm.kind == "causal"
+    t0 = time.perf_counter()
+    rows = [fitted[i][0] for i in batch]
+    suppress = _suppressed(lm.tokenizer, [prompts[i] for i in batch]) if config.suppress_other_scripts else []
+    new, prefilled = ((_continuous(lm, rows, config, progress, suppress), None) if mode == "continuous" else
+                      _static(lm, rows, config, forced, suppress))
+    elapsed = time.perf_counter() - t0
+    seconds = elapsed / len(batch)
+    counts: list[int] = []
+    for row, i in zip(new, batch, strict=True):
+        stop = _stop_index(lm.tokenizer, row, eos, config)
+        text = lm.tokenizer.decode(row if stop is None else row[:stop + 1], skip_special_tokens=True)
+        n = len(row) if stop is None else stop + 1
+        gen = Generation(
+            key=prompts[i].key,
+            text=((prompts[i].prefill if causal else "") + text).strip(),
+            prompt_tokens=len(fitted[i][0]), completion_tokens=n, seconds=seconds,
+            truncated=fitted[i][1], finished=stop is not None,
+        )
+        results[i] = gen
+        counts.append(n)
+        if on_result is not None:
+            on_result(i, gen)
+    for log in _recorders:
+        log.append(BatchRecord(prompt_tokens=tuple(len(r) for r in rows), completion_tokens=tuple(counts),
+                               prefilled=prefilled,
+                               steps=max(map(len, new)), seconds=elapsed, padded=mode != "continuous",
+                               decoded=tuple(map(len, new)) if len(set(map(len, new))) > 1 or mode ==
+                               "continuous" else None))
 
 
 def generate(lm: LoadedModel, prompts: list[Prompt], config: GenerationConfig,

@@ -254,6 +254,9 @@ def test_the_day_runs_static_then_continuous_where_the_settings_allow_it(bench, 
     runs, _ = bench.batching_runs(lm, GenerationConfig(), 0, continuous=False, compare_drop=0)  # the A/B of the default
     assert [(label, c.drop_finished) for label, c in runs] == [("static, max_padding 1", 0.25),
                                                                ("static, drop_finished 0", 0.0)]
+    runs, _ = bench.batching_runs(lm, GenerationConfig(), 0, continuous=False, compare_prepack=True)
+    assert [(label, c.prepack_weights) for label, c in runs] == [("static, max_padding 1", True),
+                                                                 ("static, weights as loaded", False)]
 
 
 def test_peak_rss_sees_memory_taken_inside_the_block(bench):
@@ -280,10 +283,12 @@ def test_one_make_bench_run_reports_the_day_the_naive_ratio_and_the_load(bench, 
     out = capsys.readouterr().out
     report = json.loads(out.strip().splitlines()[-1])
     plans = [r["plan"] for r in report["runs"]]
-    # The default plan, the same with stopped rows kept (--compare-drop, default 0), then the naive loop.
-    assert plans == ["static, max_padding 1", "static, drop_finished 0", "one at a time (naive loop)"]
+    # The default plan, the same with stopped rows kept (--compare-drop, default 0), with the linear weights as loaded
+    # (fp32 here: its texts may differ in a random model's near-ties), then the naive loop.
+    assert plans == ["static, max_padding 1", "static, drop_finished 0", "static, weights as loaded",
+                     "one at a time (naive loop)"]
     assert report["runs"][1]["same_text_as_first"] == 2
-    assert report["runs"][2]["batches"] == 2 and report["runs"][2]["prompt_padding_pct"] == 0.0
+    assert report["runs"][3]["batches"] == 2 and report["runs"][3]["prompt_padding_pct"] == 0.0
     assert report["engine_over_naive_papers_per_min"] > 0 and "naive loop papers per minute" in out
     assert {"decode_waste_pct", "prompt_padding_pct", "papers_per_min"} <= set(report["runs"][0])
     load = report["load"]
