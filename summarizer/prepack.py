@@ -16,6 +16,7 @@ as loaded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import weakref
 
@@ -33,8 +34,10 @@ _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 TOLERANCE = {torch.bfloat16: 0.0, torch.float32: 1e-4}
 
 
+@functools.cache
 def supported(dtype) -> bool:
-    """Whether this torch and CPU run reordered linear weights of `dtype`."""
+    """Whether this torch and CPU run reordered linear weights of `dtype` (asked once per dtype: `eligible` asks it
+    for every layer at every engine call)."""
     if dtype not in TOLERANCE or not torch.backends.mkldnn.is_available():
         return False
     return dtype != torch.bfloat16 or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
