@@ -30,8 +30,9 @@ def main(
     eval_limit: Annotated[int, typer.Option(help="After training, eval this many validation rows (0 = skip).")] = 0,
     learning_rate: Annotated[float | None, typer.Option(help="Override the recipe's learning_rate.")] = None,
     max_train_examples: Annotated[int | None, typer.Option(help="Override the recipe's max_train_examples (0 = all).")] = None,
-    dtype: Annotated[str | None, typer.Option(help="Override the recipe's dtype: float32, or bfloat16 where the CPU "
-                                              "has AVX512-BF16/AMX (or on a GPU).")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Override the recipe's dtype: float32, bfloat16 (where the CPU "
+                                              "has AVX512-BF16/AMX, or on a GPU), or auto (bfloat16 where the "
+                                              "hardware has it, else float32).")] = None,
     no_eval_before: Annotated[bool, typer.Option("--no-eval-before", help="Skip the base model's validation loss.")] = False,
 ) -> None:
     """Train per the recipe, save the merged model and its card, and print the paths and losses."""

@@ -5,6 +5,10 @@
 
 Each digest runs in a throw-away SUMMARIZER_HOME, so nothing is reused between runs. Besides the validator's verdict
 it audits the valid summaries itself: how many still look like the style's example or another paper's summary.
+
+Two runs of the same papers (their --json files, e.g. a base and its fine-tune) compared paper by paper, per style:
+
+    .venv/bin/python scripts/validity.py --compare base.jsonl tuned.jsonl
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from summarizer.digest import digest  # noqa: E402
 from summarizer.engine import load_model  # noqa: E402
+from summarizer.evaluate import paired_lines, paired_validity  # noqa: E402
 from summarizer.prompt import parse_output  # noqa: E402
 from summarizer.styles import STYLES  # noqa: E402
 from summarizer.validate import prose, similarity  # noqa: E402
@@ -39,9 +44,37 @@ def audit(style_name: str, records: dict) -> tuple[int, int]:
     return copies, dups
 
 
+def paper_outcomes(lines: list[dict]) -> dict[str, list[dict]]:
+    """--json lines → per style, each paper's {id (day/arXiv id), first_pass, passes}, papers without an abstract left
+    out (nothing was asked of the model)."""
+    out: dict[str, list[dict]] = {}
+    for d in lines:
+        for pid, r in d["records"].items():
+            if r.get("status") == "no-abstract":
+                continue
+            valid = bool(r["fields"]) and not r["problems"]
+            out.setdefault(d["style"], []).append({"id": f"{d['date']}/{pid}", "passes": r.get("passes", 1),
+                                                   "first_pass": valid and r["attempt"] == 0})
+    return out
+
+
+def compare(base: Path, tuned: Path) -> None:
+    """Per style, the papers both runs wrote: first-pass validity and retries, paper by paper (paired_validity)."""
+    runs = [paper_outcomes([json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line])
+            for path in (base, tuned)]
+    for style in sorted(set(runs[0]) & set(runs[1])):
+        ids = {e["id"] for e in runs[0][style]} & {e["id"] for e in runs[1][style]}
+        a, b = ([e for e in run[style] if e["id"] in ids] for run in runs)
+        first = [sum(e["first_pass"] for e in x) for x in (a, b)]
+        print(f"{style}: {len(ids)} papers in both; first pass valid {first[0]} -> {first[1]}. "
+              + (paired_lines(paired_validity(a, b)) or "nothing to pair.\n"), end="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("feeds", nargs="+", type=Path, help="feed files named with their day (YYYY-MM-DD)")
+    parser.add_argument("feeds", nargs="*", type=Path, help="feed files named with their day (YYYY-MM-DD)")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BASE_JSON", "TUNED_JSON"), default=None,
+                        help="compare two runs' --json files paper by paper instead of generating")
     parser.add_argument("--model", default=None)
     parser.add_argument("--styles", default=",".join(STYLES))
     parser.add_argument("--limit", type=int, default=10)
@@ -53,6 +86,10 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep each run's SUMMARIZER_HOME under DIR/<style>-<day> (for `summarizer quality`)")
     args = parser.parse_args()
+    if args.compare:
+        return compare(*args.compare)
+    if not args.feeds:
+        parser.error("give feed files to generate for, or --compare BASE_JSON TUNED_JSON")
     t0 = time.perf_counter()
     lm = load_model(args.model)
     print(f"model loaded in {time.perf_counter() - t0:.1f} s", flush=True)

@@ -149,6 +149,7 @@ def eval_(
         comparison_table,
         evaluate,
         markdown_table,
+        paired_change,
         write_card_comparison,
         write_report,
     )
@@ -159,9 +160,10 @@ def eval_(
         result = evaluate(model, dataset, style=style, limit=limit, split=split, retries=retries)
         base = evaluate(against, dataset, style=style, limit=limit, split=split, retries=retries) if against else None
         if base is not None:
-            result["compared_with"] = {k: v for k, v in base.items() if k != "per_example"}
+            result["compared_with"] = base
+            result["paired"] = paired_change(base["per_example"], result["per_example"])
         paths = write_report(result, out) if out else None
-        table = comparison_table(base, result) if base is not None else markdown_table(result)
+        table = comparison_table(base, result, result.get("paired")) if base is not None else markdown_table(result)
         written = write_card_comparison(model, table) if card else None
     except SummarizerError as exc:
         fail(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -46,15 +47,100 @@ class _Tokens:
         return re.sub(r"[^\w\s]", " ", text.lower()).split()
 
 
-def rouge_l(hypotheses: list[str], references: list[str], language: str) -> float:
-    """Mean ROUGE-L F1 (0–100) with a tokenizer that suits the language."""
+def rouge_l_each(hypotheses: list[str], references: list[str], language: str) -> list[float]:
+    """ROUGE-L F1 (0–100) of each hypothesis against its reference, with a tokenizer that suits the language."""
     from rouge_score import rouge_scorer
 
-    if not hypotheses:
-        return 0.0
     scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_Tokens(language))
-    scores = [scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hypotheses, references, strict=True)]
-    return 100 * sum(scores) / len(scores)
+    return [100 * scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hypotheses, references, strict=True)]
+
+
+def rouge_l(hypotheses: list[str], references: list[str], language: str) -> float:
+    """Mean ROUGE-L F1 (0–100)."""
+    scores = rouge_l_each(hypotheses, references, language)
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test: how likely a split at least this uneven is when either side is equally likely (the
+    papers only one of two models got right; ties carry no information)."""
+    n, k = wins + losses, min(wins, losses)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def _pairs(base: list[dict], tuned: list[dict], needs: tuple[str, ...] = ()) -> list[tuple[dict, dict]]:
+    """(base, tuned) records of the same papers, matched by `id`; [] unless both hold the same papers, each with
+    every key of `needs`."""
+    by_id = {e["id"]: e for e in base}
+    pairs = [(by_id[e["id"]], e) for e in tuned if e["id"] in by_id]
+    if len(pairs) != len(tuned) or len(by_id) != len(tuned) or any(k not in e for p in pairs for e in p for k in needs):
+        return []
+    return pairs
+
+
+def _resamples(papers: int, samples: int, seed: int):
+    """The papers each bootstrap resample draws (with replacement), one row a resample; a fixed seed, so a report
+    gives the same intervals each time."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, papers, size=(samples, papers))
+
+
+def _interval(changes) -> list[float]:
+    import numpy as np
+
+    return [float(np.percentile(changes, 2.5)), float(np.percentile(changes, 97.5))]
+
+
+def paired_validity(base: list[dict], tuned: list[dict], samples: int = 1000, seed: int = 12345) -> dict:
+    """How sure a change in validity is, from two runs over the same papers (records with `id`, `first_pass` and
+    `passes`): the papers only one model wrote fully valid on the first pass, with a sign test, and the change in
+    retries per paper with a 95 % paired-bootstrap interval (one resample draws the same papers for both models).
+    Pure; {} when the runs do not hold the same papers."""
+    import numpy as np
+
+    pairs = _pairs(base, tuned, ("first_pass", "passes"))
+    if not pairs:
+        return {}
+    retries = np.array([max(b["passes"] - 1, 0) - max(a["passes"] - 1, 0) for a, b in pairs], dtype=float)
+    wins = sum(bool(b["first_pass"] and not a["first_pass"]) for a, b in pairs)
+    losses = sum(bool(a["first_pass"] and not b["first_pass"]) for a, b in pairs)
+    return {
+        "papers": len(pairs), "samples": samples,
+        "first_pass_only_tuned": wins, "first_pass_only_base": losses, "first_pass_p": sign_test(wins, losses),
+        "retries_change": float(retries.mean()),
+        "retries_interval": _interval(retries[_resamples(len(pairs), samples, seed)].mean(axis=1)),
+    }
+
+
+def paired_change(base: list[dict], tuned: list[dict], samples: int = 1000, seed: int = 12345) -> dict:
+    """paired_validity, and the chrF and ROUGE-L changes with their 95 % paired-bootstrap intervals, from two
+    evaluations of the same papers (their `per_example` lists, which also hold `text`, `reference` and `rouge_l`).
+    Pure; {} when the lists do not hold the same papers."""
+    import numpy as np
+    from sacrebleu.metrics import CHRF
+
+    pairs = _pairs(base, tuned, ("text", "reference", "rouge_l", "first_pass", "passes"))
+    if not pairs:
+        return {}
+    draws = _resamples(len(pairs), samples, seed)
+    # Corpus chrF of a resample from the papers' character n-gram counts, as sacrebleu.significance computes it
+    # (its PairedTest gives a p-value, which is the smallest possible for two identical systems, not an interval).
+    metric, refs = CHRF(), [[b["reference"] for _, b in pairs]]
+    counts = [np.array(metric._extract_corpus_statistics([e["text"] for e in side], refs), dtype=float)
+              for side in zip(*pairs, strict=True)]
+
+    def chrf_of(rows: np.ndarray) -> float:
+        return metric._compute_score_from_stats(rows.sum(axis=0)).score
+
+    rouge = np.array([b["rouge_l"] - a["rouge_l"] for a, b in pairs])
+    return paired_validity(base, tuned, samples, seed) | {
+        "chrf_change": chrf_of(counts[1]) - chrf_of(counts[0]),
+        "chrf_interval": _interval([chrf_of(counts[1][d]) - chrf_of(counts[0][d]) for d in draws]),
+        "rouge_l_change": float(rouge.mean()), "rouge_l_interval": _interval(rouge[draws].mean(axis=1)),
+    }
 
 
 def judge(style_name: str, text: str, paper: Paper) -> dict:
@@ -128,7 +214,11 @@ def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = 
         judged.append(judge(r["style"], rec.raw or "", paper) | {
             "id": r["id"], "raw": rec.raw, "finished": rec.finished, "completion_tokens": rec.completion_tokens,
             "first_pass": rec.valid and rec.attempt == 0, "passes": rec.passes, "rounds": rec.rounds})
-    result = summarize(judged, [r["reference"] for r in rows], STYLES[styles[0]].language)
+    references = [r["reference"] for r in rows]
+    result = summarize(judged, references, STYLES[styles[0]].language)
+    each = rouge_l_each([j["text"] for j in judged], references, STYLES[styles[0]].language)
+    for j, ref, score in zip(judged, references, each, strict=True):
+        j.update(reference=ref, rouge_l=score)
     tokens = sum(rec.completion_tokens for rec in recs)
     signals = [quality.paper_quality(STYLES[r["style"]], rec.fields, paper) for r, paper, rec
                in zip(rows, papers, recs, strict=True) if rec.valid]
@@ -146,10 +236,30 @@ def evaluate(model: str | None, dataset_dir: str | Path, *, style: str | None = 
         "copied": sum(q["copied"] for q in signals) / len(signals) if signals else None,
         **{k: sum(bool(q[k]) for q in signals) for k in ("repeated", "misspelled", "broken", "fragments")},
         "per_example": [{k: j[k] for k in ("id", "format_valid", "language_ok", "numbers_ok", "about_paper", "rules",
-                                           "finished", "completion_tokens", "first_pass", "passes", "rounds", "raw")}
+                                           "finished", "completion_tokens", "first_pass", "passes", "rounds", "raw", "text",
+                                           "reference", "rouge_l")}
                         for j in judged],
     })
     return result
+
+
+def paired_lines(paired: dict) -> str:
+    """What paired_change found, in words for the report and the card ("" when it found nothing)."""
+    if not paired:
+        return ""
+    def change(label: str, key: str) -> str:
+        lo, hi = paired[f"{key}_interval"]
+        return f"{label} change {paired[f'{key}_change']:+.2f}, 95 % interval {lo:+.2f} to {hi:+.2f}"
+
+    # Retries are left out where no paper's differ (a run without retries): an interval of 0 to 0 says nothing.
+    told = [("chrf", "chrF"), ("rouge_l", "ROUGE-L")]
+    if paired.get("retries_change") or any(paired.get("retries_interval", ())):
+        told.append(("retries", "retries per paper"))
+    parts = [change(label, key) for key, label in told if f"{key}_change" in paired]
+    parts.append(f"fully valid on the first pass only when tuned: {paired['first_pass_only_tuned']} papers, only the "
+                 f"base: {paired['first_pass_only_base']} (sign test p = {paired['first_pass_p']:.3f})")
+    return (f"How sure, paper by paper on these {paired['papers']} papers ({paired['samples']} paired bootstrap "
+            f"resamples): {'; '.join(parts)}.\n")
 
 
 def markdown_table(result: dict) -> str:
@@ -180,8 +290,8 @@ COMPARED = [
 ]
 
 
-def comparison_table(base: dict, tuned: dict) -> str:
-    """Two evaluations of the same rows side by side, with the change (tuned − base)."""
+def comparison_table(base: dict, tuned: dict, paired: dict | None = None) -> str:
+    """Two evaluations of the same rows side by side, with the change (tuned − base), and how sure it is."""
     def cell(result: dict, key: str, fmt: str) -> str:
         v = result.get(key)
         return "–" if v is None else fmt.format(v)
@@ -194,7 +304,7 @@ def comparison_table(base: dict, tuned: dict) -> str:
         lines.append(f"| {label} | {cell(base, key, fmt)} | {cell(tuned, key, fmt)} | {change} |")
     lines.append(f"\n{tuned['examples']} papers of the {tuned['split']} split of `{tuned['dataset']}`, retries "
                  f"{tuned['retries']}; chrF signature `{tuned['chrf_signature']}`.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("\n" + paired_lines(paired) if paired else "")
 
 
 def write_card_comparison(model_dir: str | Path, table: str) -> Path:

@@ -20,6 +20,23 @@ from summarizer.styles import STYLES
 log = logging.getLogger(__name__)
 
 
+TRAIN_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def train_dtype(name: str) -> str:
+    """The dtype a recipe trains in. "auto": bfloat16 on a GPU that computes in it natively (compute capability 8.0+)
+    or a CPU with AVX512-BF16/AMX, else float32 — emulated bf16 is slower than float32, and float16 is never chosen."""
+    if name != "auto":
+        return name
+    import torch
+
+    from summarizer.loading import cpu_has_bf16
+
+    if torch.cuda.is_available():
+        return "bfloat16" if torch.cuda.is_bf16_supported(including_emulation=False) else "float32"
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str  # output folder: <output_root>/<name>/
@@ -42,7 +59,9 @@ class Recipe:
     max_validation_examples: int = 0  # > 0: the validation loss on this many validation rows only (chosen alike)
     warmup_steps: float = 0.0  # optimizer steps of linear warm-up, or a share of all steps when below 1
     weight_decay: float = 0.0
-    dtype: str = "float32"  # weights while training; bf16 only where the hardware has it
+    # Weights while training: float32, bfloat16, or "auto" (bf16 where the hardware computes in it natively, else
+    # float32; see train_dtype).
+    dtype: str = "float32"
     gradient_checkpointing: bool = False  # recompute activations: less memory, ~30% slower (TRL's default is on)
     seed: int = 0
     logging_steps: int = 5
@@ -53,6 +72,9 @@ class Recipe:
             raise SummarizerError(f"Recipe {self.name}: method {self.method!r} is not 'lora' or 'full'.")
         if self.max_length < 32:
             raise SummarizerError(f"Recipe {self.name}: max_length {self.max_length} is too small.")
+        if self.dtype not in TRAIN_DTYPES:
+            raise SummarizerError(f"Recipe {self.name}: dtype {self.dtype!r} is not one of {', '.join(TRAIN_DTYPES)} "
+                                  "(float16 weights would need loss scaling and float32 master weights).")
         if self.max_train_examples < 0 or self.max_validation_examples < 0:
             raise SummarizerError(f"Recipe {self.name}: max_train_examples and max_validation_examples are counts "
                                   "(0 = every row), not negative.")
@@ -174,6 +196,7 @@ def finetune(recipe: Recipe, dataset_dir: str | Path, out_dir: str | Path | None
     from summarizer.engine import load_model
 
     started = time.perf_counter()
+    recipe = dataclasses.replace(recipe, dtype=train_dtype(recipe.dtype))  # the card says what it trained in
     out = Path(out_dir) if out_dir else Path(recipe.output_root) / recipe.name
     dd = ds.load(dataset_dir)
     lm = lm or load_model(recipe.base_model, dtype=recipe.dtype)

@@ -222,6 +222,55 @@ def test_eval_runs_the_digests_retries_and_counts_first_passes_and_retries(retri
     assert all(e["passes"] == (2 if e["id"] in bad and retries else 1) for e in r["per_example"])
 
 
+def test_sign_test_exact_values():
+    from summarizer.evaluate import sign_test
+
+    assert sign_test(0, 0) == 1.0 and sign_test(5, 5) == 1.0
+    assert sign_test(10, 0) == sign_test(0, 10) == pytest.approx(2 / 1024)
+    assert sign_test(9, 2) == pytest.approx(2 * (1 + 11 + 55) / 2048)
+
+
+ZH_REFS = ["本文提出稀疏注意力内核，在两个基准上快三倍。", "作者构建了一个中文数学数据集并评测十个模型。",
+           "该方法用强化学习训练检索代理，准确率提高百分之五。", "论文研究长上下文中的位置编码外推问题。",
+           "提出一种无需训练的图像编辑方法，保持身份一致。", "作者发布开源语音识别模型，支持二十种语言。"] * 4
+
+
+def _examples(texts: list[str], first: list[bool]) -> list[dict]:
+    from summarizer.evaluate import rouge_l_each
+
+    scores = rouge_l_each(texts, ZH_REFS, "zh")
+    return [{"id": str(i), "text": t, "reference": r, "first_pass": f, "rouge_l": s, "passes": 1 if f else 3}
+            for i, (t, r, f, s) in enumerate(zip(texts, ZH_REFS, first, scores, strict=True))]
+
+
+def test_paired_change_is_sure_of_a_real_change_and_not_of_none():
+    from summarizer.evaluate import paired_change, paired_lines
+
+    n = len(ZH_REFS)
+    base = _examples(["这篇论文很有意思。"] * n, [i % 4 == 0 for i in range(n)])
+    tuned = _examples(list(ZH_REFS), [i % 4 != 3 for i in range(n)])
+    sure = paired_change(base, tuned, samples=200)
+    assert sure["papers"] == n and sure["chrf_change"] == pytest.approx(chrf(ZH_REFS, ZH_REFS)[0] -
+                                                                           chrf(["这篇论文很有意思。"] * n, ZH_REFS)[0])
+    assert 0 < sure["chrf_interval"][0] <= sure["chrf_change"] <= sure["chrf_interval"][1]
+    assert 50 < sure["rouge_l_interval"][0] <= sure["rouge_l_change"] <= sure["rouge_l_interval"][1]
+    assert sure["first_pass_only_tuned"] == 12 and sure["first_pass_only_base"] == 0 and sure["first_pass_p"] < 0.001
+    assert sure["retries_change"] == pytest.approx(-1.0) and sure["retries_interval"][1] < 0
+    json.dumps(sure)  # goes into the report as it is
+    same = paired_change(tuned, [dict(e) for e in tuned], samples=200)
+    assert same["chrf_change"] == 0 and same["chrf_interval"] == same["rouge_l_interval"] == [0.0, 0.0]
+    assert same["first_pass_p"] == 1.0
+    assert "retries per paper" in paired_lines(sure) and "retries per paper" not in paired_lines(same)  # none differ
+    half = _examples([r if i % 2 else "这篇论文很有意思。" for i, r in enumerate(ZH_REFS)], [True] * n)
+    unsure = paired_change(base, half, samples=200)  # a real change, less sure: a wider interval
+    width = [x[1] - x[0] for x in (sure["chrf_interval"], unsure["chrf_interval"])]
+    assert unsure["chrf_interval"][0] > 0 and width[1] > width[0]
+    shuffled = paired_change(list(reversed(base)), tuned, samples=200)  # paired by id, not by position
+    assert shuffled == sure
+    assert paired_change(base, [{k: v for k, v in e.items() if k != "text"} for e in tuned]) == {}  # an older report
+    assert paired_change(base[:3], tuned) == {}  # papers of one missing in the other
+
+
 def test_a_comparison_puts_base_and_tuned_side_by_side_and_goes_into_the_card(tmp_path):
     from summarizer.evaluate import COMPARED, comparison_table, write_card_comparison
 
@@ -234,6 +283,15 @@ def test_a_comparison_puts_base_and_tuned_side_by_side_and_goes_into_the_card(tm
     assert "| fully valid, first pass | 35% | 55% | +20% |" in table
     assert "| prose copied from the abstract | – | – | – |" in table
     assert len([line for line in table.splitlines() if line.startswith("| ")]) == len(COMPARED) + 1
+    sure = {"papers": 40, "samples": 1000, "chrf_change": 3.5, "chrf_interval": [0.8, 6.1], "rouge_l_change": 4.0,
+            "rouge_l_interval": [1.5, 6.25], "retries_change": -0.2, "retries_interval": [-0.4, 0.05],
+            "first_pass_only_tuned": 9, "first_pass_only_base": 1,
+            "first_pass_p": 0.021}
+    assert "How sure" not in table and table == comparison_table(base, tuned, {})
+    told = comparison_table(base, tuned, sure)
+    assert "chrF change +3.50, 95 % interval +0.80 to +6.10" in told and "+1.50 to +6.25" in told
+    assert "retries per paper change -0.20, 95 % interval -0.40 to +0.05" in told
+    assert "only when tuned: 9 papers, only the base: 1 (sign test p = 0.021)" in told
     with pytest.raises(SummarizerError, match="has no model card"):
         write_card_comparison(tmp_path, table)
     (tmp_path / "README.md").write_text("# tuned\n\nfacts\n", encoding="utf-8")
@@ -263,5 +321,35 @@ def test_eval_against_a_base_writes_the_comparison_into_the_card(tiny_dataset, t
     assert "## Compared with its base" in card and "| papers per minute |" in card
     doc = json.loads((tmp_path / "eval.json").read_text())
     assert doc["compared_with"]["examples"] == doc["examples"] == 2 and doc["retries"] == 1
+    assert doc["paired"]["papers"] == 2 and len(doc["compared_with"]["per_example"]) == 2  # the base's replies kept
+    assert "How sure, paper by paper on these 2 papers" in result.output
     refused = CliRunner().invoke(app, ["eval", "--dataset", str(tiny_dataset), "--card"])
     assert refused.exit_code == 2 and "--card needs --model" in refused.output
+
+
+def test_validity_compares_two_runs_paper_by_paper(tmp_path, capsys):
+    """scripts/validity.py --compare: the papers both runs wrote, per style, first passes and retries paired by day
+    and id; papers without an abstract and papers of one run only are left out."""
+    from conftest import load_script
+
+    validity = load_script("validity")
+
+    def record(first: bool, passes: int = 1, status: str = "generated") -> dict:
+        valid = first or passes > 1
+        return {"fields": {"tldr": "x"} if valid else None, "problems": [] if valid else [{"rule": "format"}],
+                "attempt": 0 if first else passes - 1, "passes": passes, "status": status}
+
+    def run(path, days: dict) -> None:
+        path.write_text("".join(json.dumps({"style": "zh-digest", "date": day, "records": recs}) + "\n"
+                                for day, recs in days.items()), encoding="utf-8")
+
+    run(tmp_path / "base.jsonl", {"2026-01-01": {"a": record(False, 3), "b": record(True), "c": record(False, 2)},
+                                  "2026-01-02": {"a": record(True), "n": record(False, 1, "no-abstract")}})
+    run(tmp_path / "tuned.jsonl", {"2026-01-01": {"a": record(True), "b": record(True), "c": record(True)},
+                                   "2026-01-02": {"a": record(True), "z": record(True)}})
+    outcomes = validity.paper_outcomes([json.loads(line) for line in (tmp_path / "base.jsonl").open()])
+    assert [e["id"] for e in outcomes["zh-digest"]] == ["2026-01-01/a", "2026-01-01/b", "2026-01-01/c", "2026-01-02/a"]
+    validity.compare(tmp_path / "base.jsonl", tmp_path / "tuned.jsonl")
+    out = capsys.readouterr().out
+    assert out.startswith("zh-digest: 4 papers in both; first pass valid 2 -> 4.")
+    assert "retries per paper change -0.75" in out and "only when tuned: 2 papers, only the base: 0" in out

@@ -27,8 +27,25 @@ def test_repo_recipe_parses_and_unknown_keys_fail(tmp_path):
     bad.write_text("method: qlora\n")
     with pytest.raises(SummarizerError, match="'qlora' is not 'lora' or 'full'"):
         load_recipe(bad)
+    bad.write_text("dtype: float16\n")
+    with pytest.raises(SummarizerError, match="dtype 'float16' is not one of auto, float32, bfloat16"):
+        load_recipe(bad)
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.method = "full"
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_trains_in_bf16_only_where_the_cpu_computes_in_it(monkeypatch, native):
+    """bf16 training is native on AVX512-BF16/AMX CPUs and emulated (slower than float32) elsewhere."""
+    import torch
+
+    from summarizer import loading
+    from summarizer.finetune import train_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: native)
+    assert train_dtype("auto") == ("bfloat16" if native else "float32")
+    assert train_dtype("float32") == "float32" and train_dtype("bfloat16") == "bfloat16"  # asked for by name
 
 
 @pytest.mark.parametrize("name", ["finetune-qwen0.5b-zh-tldr", "finetune-qwen0.5b-zh-tldr-gpu"])
@@ -39,7 +56,7 @@ def test_zh_tldr_recipes_train_the_multilingual_preset_on_zh_tldr(name):
     assert r.style == "zh-tldr" and r.method == "lora" and find_preset(r.base_model) is not None
     assert name not in preset_names()  # a recipe, never listed as a model preset
     cpu = not name.endswith("-gpu")
-    assert (r.dtype, r.max_train_examples > 0, r.epochs) == (("float32", True, 1) if cpu else ("bfloat16", False, 2))
+    assert (r.dtype, r.max_train_examples > 0, r.epochs) == (("auto", True, 1) if cpu else ("bfloat16", False, 2))
     assert 1024 <= r.max_length <= 1536
     if not cpu:  # fits 24 GB (the estimate in the recipe): checkpointing, 4 rows a step, 16 with accumulation
         assert (r.gradient_checkpointing, r.batch_size, r.batch_size * r.grad_accum) == (True, 4, 16)
@@ -51,7 +68,7 @@ def test_own_digests_recipe_trains_the_multilingual_preset_on_every_style():
 
     r = load_recipe(REPO / "models" / "finetune-qwen0.5b-own.yaml")
     assert r.style is None and r.method == "lora" and find_preset(r.base_model) is not None
-    assert (r.max_train_examples, r.dtype) == (0, "bfloat16")
+    assert (r.max_train_examples, r.dtype) == (0, "auto")
     assert load_recipe(REPO / "models" / "finetune-qwen0.5b-own.yaml", dtype="float32").dtype == "float32"
 
 
@@ -141,15 +158,16 @@ def test_completion_eos_is_kept_in_the_labels(tiny_model_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "auto"])
 def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model_dir, tmp_path, dtype):
-    """bfloat16 is the recipes' dtype where the CPU has AVX512-BF16/AMX (and on a GPU): it trains there too."""
+    """bfloat16 is what the recipes' "auto" trains in where the CPU has AVX512-BF16/AMX (and on a GPU): it trains
+    there too."""
     from safetensors.torch import load_file
 
     from summarizer import dataset as ds
     from summarizer import engine
     from summarizer.config import GenerationConfig
-    from summarizer.finetune import finetune
+    from summarizer.finetune import finetune, train_dtype
     from summarizer.prompt import Prompt
 
     data = tmp_path / "ds"
@@ -172,6 +190,7 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
     meta = ModelCard.load(result.path / "README.md").data  # the Hub's metadata header parses back
     assert meta.library_name == "transformers" and "lora" in meta.tags and "summarizer" in meta.tags
     assert "written by: qwen2.5-7b-instruct (abc) (8)" in card  # whose writing the model learned
+    assert f"dtype while training: {train_dtype(dtype)}" in card  # "auto" as it resolved on this machine
     assert json.loads((result.path / "finetune.json").read_text())["result"]["steps"] == 3
 
     lm = engine.load_model(str(result.path))
