@@ -33,6 +33,9 @@ def main(
     dtype: Annotated[str | None, typer.Option(help="Override the recipe's dtype: float32, bfloat16 (where the CPU "
                                               "has AVX512-BF16/AMX, or on a GPU), or auto (bfloat16 where the "
                                               "hardware has it, else float32).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the recipe's seed (data order, dropout).")] = None,
+    runs: Annotated[int | None, typer.Option(help="Override the recipe's runs: train this many times (seeds seed, "
+                                             "seed+1, ...) and keep the mean of their weights.")] = None,
     no_eval_before: Annotated[bool, typer.Option("--no-eval-before", help="Skip the base model's validation loss.")] = False,
 ) -> None:
     """Train per the recipe, save the merged model and its card, and print the paths and losses."""
@@ -43,7 +46,7 @@ def main(
     try:
         r = finetune.load_recipe(recipe, max_steps=max_steps, epochs=epochs, method=method,
                                  learning_rate=learning_rate, max_train_examples=max_train_examples,
-                                 dtype=dtype)
+                                 dtype=dtype, seed=seed, runs=runs)
         result = finetune.finetune(r, dataset, out, eval_before=not no_eval_before)
         if eval_limit > 0 and result.validation_examples:
             ev = evaluate.evaluate(str(result.path), dataset, style=r.style, limit=eval_limit)

@@ -6,9 +6,11 @@ chat template through engine.chat_text, so the train prompt is exactly the infer
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +65,11 @@ class Recipe:
     # float32; see train_dtype).
     dtype: str = "float32"
     gradient_checkpointing: bool = False  # recompute activations: less memory, ~30% slower (TRL's default is on)
-    seed: int = 0
-    logging_steps: int = 5
+    seed: int = 0  # the adapter's initialization, the order of the pairs and dropout (TRL seeds them all)
+    # > 1: train this many times (seeds seed, seed+1, ...) and keep the mean of their weights (a uniform model
+    # soup): what one short run owes to its data order and dropout averages out. Costs runs × the training time.
+    runs: int = 1
+    logging_steps: int = 5  # print the training loss every this many optimizer steps
     output_root: str = "models"  # where <name>/ goes
 
     def __post_init__(self):
@@ -75,6 +80,8 @@ class Recipe:
         if self.dtype not in TRAIN_DTYPES:
             raise SummarizerError(f"Recipe {self.name}: dtype {self.dtype!r} is not one of {', '.join(TRAIN_DTYPES)} "
                                   "(float16 weights would need loss scaling and float32 master weights).")
+        if self.runs < 1:
+            raise SummarizerError(f"Recipe {self.name}: runs {self.runs} is not 1 or more.")
         if self.max_train_examples < 0 or self.max_validation_examples < 0:
             raise SummarizerError(f"Recipe {self.name}: max_train_examples and max_validation_examples are counts "
                                   "(0 = every row), not negative.")
@@ -105,6 +112,8 @@ class FinetuneResult:
     eval_loss_after: float | None
     steps: int
     seconds: float
+    # When the model is the mean of several runs: each run's validation loss after training, in seed order.
+    run_losses: tuple[float | None, ...] = ()
 
 
 def fit_prompt(tokenizer, row: dict, max_length: int) -> tuple[str, bool]:
@@ -198,6 +207,8 @@ def finetune(recipe: Recipe, dataset_dir: str | Path, out_dir: str | Path | None
     started = time.perf_counter()
     recipe = dataclasses.replace(recipe, dtype=train_dtype(recipe.dtype))  # the card says what it trained in
     out = Path(out_dir) if out_dir else Path(recipe.output_root) / recipe.name
+    if recipe.runs > 1:
+        return finetune_runs(recipe, dataset_dir, out, eval_before=eval_before)
     dd = ds.load(dataset_dir)
     lm = lm or load_model(recipe.base_model, dtype=recipe.dtype)
     tokenizer = lm.tokenizer
@@ -228,6 +239,103 @@ def finetune(recipe: Recipe, dataset_dir: str | Path, out_dir: str | Path | None
         report = json.loads((Path(dataset_dir) / "report.json").read_text()) if (Path(dataset_dir) / "report.json").exists() else {}
         write_card(out, recipe, result, lm.provenance, str(dataset_dir), report)
     return result
+
+
+def finetune_runs(recipe: Recipe, dataset_dir: str | Path, out: Path, *, eval_before: bool = True) -> FinetuneResult:
+    """recipe.runs runs, each in out/runs/seed-<seed>/, then their mean in out/. TRL seeds every random draw of a
+    run, the adapter's initialization included, so each run is the one `--seed` gives by itself."""
+    from accelerate import PartialState
+
+    started = time.perf_counter()
+    results = []
+    for i in range(recipe.runs):
+        run = dataclasses.replace(recipe, seed=recipe.seed + i, runs=1)
+        results.append(finetune(run, dataset_dir, out / "runs" / f"seed-{run.seed}", eval_before=eval_before and i == 0))
+        gc.collect()  # the run's model and trainer, before the next loads its own
+    state = PartialState()
+    if state.is_main_process:
+        average([r.path for r in results], out)
+    state.wait_for_everyone()
+    first = results[0]
+    result = dataclasses.replace(
+        first, path=out, adapter=None, eval_loss_after=validation_loss(out, dataset_dir, recipe),
+        train_loss=None if any(r.train_loss is None for r in results) else sum(r.train_loss for r in results) / len(results),
+        steps=sum(r.steps for r in results), seconds=time.perf_counter() - started,
+        run_losses=tuple(r.eval_loss_after for r in results))
+    if state.is_main_process:
+        base = json.loads((first.path / "finetune.json").read_text())["base_model"]
+        report = json.loads((Path(dataset_dir) / "report.json").read_text()) if (Path(dataset_dir) / "report.json").exists() else {}
+        write_card(out, recipe, result, base, str(dataset_dir), report)
+    return result
+
+
+def validation_loss(model_dir: Path, dataset_dir: str | Path, recipe: Recipe) -> float | None:
+    """The recipe's validation loss of a saved model (None without validation rows)."""
+    from summarizer import dataset as ds
+    from summarizer.engine import load_model
+
+    lm = load_model(str(model_dir), dtype=recipe.dtype)
+    _, validation, _ = training_rows(ds.load(dataset_dir), lm.tokenizer, recipe)
+    if validation is None:
+        return None
+    trainer = make_trainer(lm.model, lm.tokenizer, validation, validation, dataclasses.replace(recipe, method="full"),
+                           model_dir / "checkpoints")
+    loss = trainer.evaluate()["eval_loss"]
+    if (model_dir / "checkpoints").is_dir() and not any((model_dir / "checkpoints").iterdir()):
+        (model_dir / "checkpoints").rmdir()
+    return loss
+
+
+def average(model_dirs: list[Path], out: Path) -> Path:
+    """out/: the mean of the weights of fine-tunes of one base (same tensors, same shapes), summed in float32 and
+    kept in the first's dtype, with the first's config and tokenizer. The runs' adapters stay in their own folders."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    dirs = [Path(d) for d in model_dirs]
+    bases = {json.dumps(_base_of(d), sort_keys=True) for d in dirs}
+    if len(bases) > 1:
+        raise SummarizerError(f"The models {', '.join(map(str, dirs))} are not fine-tunes of one base model "
+                              "(their finetune.json name different bases); only those can be averaged.")
+    layouts = [sorted(p.name for p in d.glob("*.safetensors")) for d in dirs]
+    if not layouts[0]:
+        raise SummarizerError(f"The model folder {dirs[0]} has no *.safetensors weights to average.")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in layouts[0]:
+        handles = []
+        for d, layout in zip(dirs, layouts, strict=True):
+            if layout != layouts[0]:
+                raise SummarizerError(f"The model folder {d} keeps its weights in {layout}, not in {layouts[0]} "
+                                      f"like {dirs[0]}: they are not the same model.")
+            handles.append(safe_open(str(d / name), framework="pt"))
+        for d, h in zip(dirs, handles, strict=True):
+            if extra := sorted(set(h.keys()) - set(handles[0].keys())):
+                raise SummarizerError(f"The model {d} has a tensor {extra[0]} (in {name}) that {dirs[0]} lacks: "
+                                      "they are not the same model.")
+        tensors = {}
+        for key in handles[0].keys():
+            parts = []
+            for d, h in zip(dirs, handles, strict=True):
+                if key not in h.keys():
+                    raise SummarizerError(f"The model {d} has no tensor {key} (in {name}): it is not the same model "
+                                          f"as {dirs[0]}.")
+                parts.append(h.get_tensor(key))
+            if len({tuple(t.shape) for t in parts}) > 1:
+                raise SummarizerError(f"The tensor {key} has different shapes in {', '.join(map(str, dirs))}.")
+            tensors[key] = (sum(t.float() for t in parts) / len(parts)).to(parts[0].dtype)
+        save_file(tensors, str(out / name), metadata={"format": "pt"})
+    for f in dirs[0].iterdir():  # config, generation config, tokenizer, chat template, shard index
+        if f.is_file() and not f.name.endswith(".safetensors") and f.name not in ("README.md", "finetune.json"):
+            shutil.copy2(f, out / f.name)
+    return out
+
+
+def _base_of(model_dir: Path) -> dict | None:
+    card = model_dir / "finetune.json"
+    if not card.exists():
+        return None
+    base = json.loads(card.read_text()).get("base_model") or {}
+    return {k: base.get(k) for k in ("model", "sha256", "revision")}
 
 
 def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, dataset_dir: str, data_report: dict,
@@ -261,6 +369,11 @@ def write_card(out: Path, recipe: Recipe, result: FinetuneResult, base: dict, da
         f"| validation loss after | {fmt(result.eval_loss_after)} |",
         f"| wall minutes (load, train, eval) | {result.seconds / 60:.1f} |",
     ]
+    if result.run_losses:
+        seeds = f"{recipe.seed}-{recipe.seed + len(result.run_losses) - 1}"
+        lines += ["", f"The weights are the mean of {len(result.run_losses)} runs (seeds {seeds}, each in "
+                  f"`runs/`); their validation losses after training: "
+                  + ", ".join(fmt(v) for v in result.run_losses) + "."]
     if evaluation:
         for k in ("chrf", "rouge_l", "format_valid", "language_ok", "numbers_ok", "grounded", "tokens_per_second"):
             if k in evaluation:

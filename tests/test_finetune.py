@@ -102,6 +102,51 @@ def test_example_limits_are_counts(tmp_path):
         load_recipe(bad)
 
 
+def test_runs_are_one_or_more(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs: 0\n")
+    with pytest.raises(SummarizerError, match="runs 0 is not 1 or more"):
+        load_recipe(bad)
+
+
+def _fake_tune(folder: Path, tensors: dict, base: str = "qwen2.5-coder-0.5b") -> Path:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text('{"model_type": "qwen2"}')
+    (folder / "README.md").write_text(f"# {folder.name}")
+    (folder / "finetune.json").write_text(json.dumps({"base_model": {"model": base, "sha256": "abc"}}))
+    return folder
+
+
+def test_average_keeps_the_mean_of_the_weights_in_their_dtype(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from summarizer.finetune import average
+
+    w = [torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[3.0, 2.0], [0.0, -4.0]]), torch.tensor([[2.0, 5.0], [0.0, 1.0]])]
+    dirs = [_fake_tune(tmp_path / f"seed-{i}", {"q.weight": t.bfloat16(), "norm": torch.ones(2)}) for i, t in enumerate(w)]
+    out = average(dirs, tmp_path / "mean")
+    mean = load_file(str(out / "model.safetensors"))
+    assert mean["q.weight"].dtype == torch.bfloat16 and torch.equal(mean["norm"], torch.ones(2))
+    assert torch.equal(mean["q.weight"], ((w[0] + w[1] + w[2]) / 3).bfloat16())  # summed in float32, then rounded
+    assert (out / "config.json").exists() and not (out / "README.md").exists()  # the mean gets its own card
+
+    other = _fake_tune(tmp_path / "other-base", {"q.weight": w[0], "norm": torch.ones(2)}, base="smollm2-135m")
+    with pytest.raises(SummarizerError, match="not fine-tunes of one base model"):
+        average([dirs[0], other], tmp_path / "x")
+    fewer = _fake_tune(tmp_path / "fewer", {"q.weight": w[0]})
+    with pytest.raises(SummarizerError, match="has no tensor norm"):
+        average([dirs[0], fewer], tmp_path / "x")
+    with pytest.raises(SummarizerError, match="has a tensor norm .* that .*fewer lacks"):
+        average([fewer, dirs[0]], tmp_path / "x")
+    with pytest.raises(SummarizerError, match="q.weight has different shapes"):
+        average([dirs[0], _fake_tune(tmp_path / "wider", {"q.weight": torch.ones(2, 3), "norm": torch.ones(2)})],
+                tmp_path / "x")
+
+
 def test_spread_takes_the_same_rows_from_every_part_of_the_split():
     from summarizer.finetune import spread
 
@@ -197,6 +242,36 @@ def test_three_lora_steps_change_the_adapter_and_the_model_loads_back(tiny_model
     prompt = Prompt(key="x", system="Write 3 bullets.", user="<abstract>\n{abstract}\n</abstract>", abstract="Hi.")
     (gen,) = engine.generate(lm, [prompt], GenerationConfig(max_new_tokens=8, progress=False))
     assert gen.completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_runs_each_train_as_alone_and_the_model_is_their_mean(tiny_model_dir, tmp_path):
+    """runs: 2 trains seeds 0 and 1 (the second exactly as `--seed 1` alone would) and keeps their mean."""
+    import torch
+    from safetensors.torch import load_file
+
+    from summarizer import dataset as ds
+    from summarizer import engine
+    from summarizer.finetune import finetune
+
+    data = tmp_path / "ds"
+    ds.save(short_rows(8), data, validation_share=0.3)
+    recipe = Recipe(name="soup", base_model=str(tiny_model_dir), max_steps=2, batch_size=2, max_length=512,
+                    learning_rate=1e-2, lora_r=4, lora_alpha=8, lora_targets=("q_proj", "v_proj"), runs=2)
+    start = torch.get_rng_state()
+    result = finetune(recipe, data, tmp_path / "out")
+    runs = [load_file(str(tmp_path / "out" / "runs" / f"seed-{s}" / "model.safetensors")) for s in (0, 1)]
+    mean = load_file(str(result.path / "model.safetensors"))
+    key = next(k for k in mean if k.endswith("q_proj.weight"))
+    assert not torch.equal(runs[0][key], runs[1][key])  # the seeds trained differently
+    assert torch.equal(mean[key], ((runs[0][key].float() + runs[1][key].float()) / 2).to(mean[key].dtype))
+    assert result.steps == 4 and len(result.run_losses) == 2 and result.eval_loss_after is not None
+    assert result.eval_loss_before is not None and "mean of 2 runs (seeds 0-1" in (result.path / "README.md").read_text()
+
+    torch.set_rng_state(start)  # a fresh process
+    alone = finetune(dataclasses.replace(recipe, seed=1, runs=1), data, tmp_path / "alone", eval_before=False)
+    assert torch.equal(load_file(str(alone.path / "model.safetensors"))[key], runs[1][key])
+    assert engine.load_model(str(result.path)).tokenizer is not None  # the mean loads like any tuned model
 
 
 @pytest.mark.slow
