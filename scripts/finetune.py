@@ -53,10 +53,8 @@ def main(
             if not PartialState().is_main_process:  # every process generated its share; one writes
                 return
             evaluate.write_report(ev, result.path / "eval.json")
-            report_path = dataset / "report.json"
-            data_report = json.loads(report_path.read_text()) if report_path.exists() else {}
             base = json.loads((result.path / "finetune.json").read_text())["base_model"]
-            finetune.write_card(result.path, r, result, base, str(dataset), data_report,
+            finetune.write_card(result.path, r, result, base, str(dataset), finetune.data_report(dataset),
                                 {k: v for k, v in ev.items() if k != "per_example"})
     except SummarizerError as exc:
         fail(exc)

@@ -228,15 +228,15 @@ def finetune(recipe: Recipe, dataset_dir: str | Path, out_dir: str | Path | None
         model.save_pretrained(str(out), safe_serialization=True)
         tokenizer.save_pretrained(str(out))
     trainer.accelerator.wait_for_everyone()  # under `accelerate launch`, nobody reads out/ before it is written
-    if trainer.is_world_process_zero() and (out / "checkpoints").is_dir() and not any((out / "checkpoints").iterdir()):
-        (out / "checkpoints").rmdir()  # save_strategy="no" leaves it empty
+    if trainer.is_world_process_zero():
+        _drop_empty(out / "checkpoints")
     result = FinetuneResult(
         path=out, adapter=adapter, train_examples=len(train), validation_examples=len(validation or []),
         shortened=shortened, train_loss=output.training_loss, eval_loss_before=before, eval_loss_after=after,
         steps=output.global_step, seconds=time.perf_counter() - started,
     )
     if trainer.is_world_process_zero():
-        report = json.loads((Path(dataset_dir) / "report.json").read_text()) if (Path(dataset_dir) / "report.json").exists() else {}
+        report = data_report(dataset_dir)
         write_card(out, recipe, result, lm.provenance, str(dataset_dir), report)
     return result
 
@@ -264,7 +264,7 @@ def finetune_runs(recipe: Recipe, dataset_dir: str | Path, out: Path, *, eval_be
         run_losses=tuple(r.eval_loss_after for r in results))
     if state.is_main_process:
         base = json.loads((first.path / "finetune.json").read_text())["base_model"]
-        report = json.loads((Path(dataset_dir) / "report.json").read_text()) if (Path(dataset_dir) / "report.json").exists() else {}
+        report = data_report(dataset_dir)
         write_card(out, recipe, result, base, str(dataset_dir), report)
     return result
 
@@ -281,9 +281,20 @@ def validation_loss(model_dir: Path, dataset_dir: str | Path, recipe: Recipe) ->
     trainer = make_trainer(lm.model, lm.tokenizer, validation, validation, dataclasses.replace(recipe, method="full"),
                            model_dir / "checkpoints")
     loss = trainer.evaluate()["eval_loss"]
-    if (model_dir / "checkpoints").is_dir() and not any((model_dir / "checkpoints").iterdir()):
-        (model_dir / "checkpoints").rmdir()
+    _drop_empty(model_dir / "checkpoints")
     return loss
+
+
+def _drop_empty(folder: Path) -> None:
+    """The trainer's output folder, which save_strategy="no" leaves empty."""
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def data_report(dataset_dir: str | Path) -> dict:
+    """The dataset's report.json (who wrote its rows, its splits), {} for a dataset without one."""
+    path = Path(dataset_dir) / "report.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def average(model_dirs: list[Path], out: Path) -> Path:
