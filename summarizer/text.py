@@ -64,8 +64,10 @@ def plain(line: str) -> str:
 # A keyword as digests publish it, "English (中文)": the English half holds a Latin letter, the Chinese half Chinese.
 KEYWORD = re.compile(r"^(?P<en>[^()]*[A-Za-z][^\n]*?)\s\((?P<zh>[^()]*[\u4e00-\u9fff][^()]*)\)$")
 # A keyword as the prompt asks for it, "中文 (English)" (the order the 0.5B model writes well): the Chinese half may
-# hold Latin ("长CoT推理 (Long CoT Reasoning)", "任务 agent (Task Agent)"), the English half holds no Chinese.
-ASKED_KEYWORD = re.compile(r"^([^()（）]*[\u4e00-\u9fff][^()（）]*?)\s*[(（]\s*([A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
+# hold Latin ("长CoT推理 (Long CoT Reasoning)", "任务 agent (Task Agent)"), the English half holds a Latin letter and
+# no Chinese, wherever it starts ("3D生成 (3D Generation)", "4比特量化 (4-bit Quantization)").
+ASKED_KEYWORD = re.compile(
+    r"^([^()（）]*[\u4e00-\u9fff][^()（）]*?)\s*[(（]\s*([^()（）\u4e00-\u9fff]*?[A-Za-z][^()（）\u4e00-\u9fff]*?)\s*[)）]$")
 
 
 def keyword(item: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from summarizer.papers import Paper
 from summarizer.prompt import format_output, parse_output, repair_prompt, system_prompt
 from summarizer.styles import STYLES
-from summarizer.text import ASKED_KEYWORD
+from summarizer.text import ASKED_KEYWORD, asked_keyword
 from summarizer.validate import (
     RULES,
     check_reply,
@@ -465,6 +465,29 @@ def test_an_asked_keyword_whose_chinese_half_holds_latin_is_turned_round_too():
                                       "Counting (计数)"]
     assert fields["keywords"][4] == "λ-RLM (Lambda-RLM)"  # no Chinese half at all: left as written, and it fails
     assert any("λ-RLM" in p.message for p in validate(ZH, fields, PAPER) if p.rule == "keywords")
+
+
+@pytest.mark.parametrize("asked, published", [
+    ("3D生成 (3D Generation)", "3D Generation (3D生成)"),
+    ("可绑定骨骼的3D资产 (3D Asset)", "3D Asset (可绑定骨骼的3D资产)"),
+    ("4比特量化 (4-bit Quantization)", "4-bit Quantization (4比特量化)"),
+    ("二维到三维 (2D-to-3D Lifting)", "2D-to-3D Lifting (二维到三维)"),
+])
+def test_an_asked_keyword_whose_english_half_starts_with_a_digit_is_turned_round(asked, published):
+    """The English half is told by a Latin letter and no Chinese, not by its first character."""
+    fields = parse_output(ZH, _zh_reply_with_keywords([asked, "计数 (Counting)", "基准 (Benchmark)",
+                                                       "合成数据 (Synthetic Data)", "光流 (Optical Flow)"]))
+    assert fields["keywords"][0] == published
+    assert "keywords" not in {p.rule for p in validate(ZH, fields, PAPER)}
+    assert asked_keyword(published) == asked  # a fine-tuning target writes it as the prompt asks
+
+
+@pytest.mark.parametrize("item", ["3D生成 (2025)", "生成 (生成3D)", "生成 (3-4)"])
+def test_an_asked_keyword_without_a_latin_word_or_with_chinese_in_its_english_half_is_not_turned(item):
+    fields = parse_output(ZH, _zh_reply_with_keywords([item, "计数 (Counting)", "基准 (Benchmark)",
+                                                      "合成数据 (Synthetic Data)", "光流 (Optical Flow)"]))
+    assert fields["keywords"][0] == item
+    assert any(item in p.message for p in validate(ZH, fields, PAPER) if p.rule == "keywords")
 
 
 def test_a_fine_tuning_target_writes_keywords_as_the_prompt_and_its_examples_do():
