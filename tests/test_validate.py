@@ -467,6 +467,10 @@ def test_an_asked_keyword_whose_chinese_half_holds_latin_is_turned_round_too():
     assert any("λ-RLM" in p.message for p in validate(ZH, fields, PAPER) if p.rule == "keywords")
 
 
+# Four well-formed asked keywords that fill a zh-digest list beside the one under test.
+FOUR_KEYWORDS = ["计数 (Counting)", "基准 (Benchmark)", "合成数据 (Synthetic Data)", "光流 (Optical Flow)"]
+
+
 @pytest.mark.parametrize("asked, published", [
     ("3D生成 (3D Generation)", "3D Generation (3D生成)"),
     ("可绑定骨骼的3D资产 (3D Asset)", "3D Asset (可绑定骨骼的3D资产)"),
@@ -475,8 +479,7 @@ def test_an_asked_keyword_whose_chinese_half_holds_latin_is_turned_round_too():
 ])
 def test_an_asked_keyword_whose_english_half_starts_with_a_digit_is_turned_round(asked, published):
     """The English half is told by a Latin letter and no Chinese, not by its first character."""
-    fields = parse_output(ZH, _zh_reply_with_keywords([asked, "计数 (Counting)", "基准 (Benchmark)",
-                                                       "合成数据 (Synthetic Data)", "光流 (Optical Flow)"]))
+    fields = parse_output(ZH, _zh_reply_with_keywords([asked, *FOUR_KEYWORDS]))
     assert fields["keywords"][0] == published
     assert "keywords" not in {p.rule for p in validate(ZH, fields, PAPER)}
     assert asked_keyword(published) == asked  # a fine-tuning target writes it as the prompt asks
@@ -484,8 +487,7 @@ def test_an_asked_keyword_whose_english_half_starts_with_a_digit_is_turned_round
 
 @pytest.mark.parametrize("item", ["3D生成 (2025)", "生成 (生成3D)", "生成 (3-4)"])
 def test_an_asked_keyword_without_a_latin_word_or_with_chinese_in_its_english_half_is_not_turned(item):
-    fields = parse_output(ZH, _zh_reply_with_keywords([item, "计数 (Counting)", "基准 (Benchmark)",
-                                                      "合成数据 (Synthetic Data)", "光流 (Optical Flow)"]))
+    fields = parse_output(ZH, _zh_reply_with_keywords([item, *FOUR_KEYWORDS]))
     assert fields["keywords"][0] == item
     assert any(item in p.message for p in validate(ZH, fields, PAPER) if p.rule == "keywords")
 
