@@ -92,7 +92,9 @@ def dataset(
     validation_days: Annotated[str | None, typer.Option(help="Comma-separated days (YYYY-MM-DD) held out for "
                                                              "validation; implies --split-by day.")] = None,
     no_arxiv: Annotated[bool, typer.Option("--no-arxiv", help="Don't ask arXiv for abstracts missing from the archive.")] = False,
-    keep_invalid: Annotated[bool, typer.Option("--keep-invalid", help="Keep references that fail the style's validation.")] = False,
+    keep_invalid: Annotated[bool, typer.Option("--keep-invalid", help="Keep references that fail the style's "
+                                               "validation or carry a flaw a reader would not keep (scores equal to "
+                                               "the example's, a word broken between scripts, a repeated item).")] = False,
 ) -> None:
     """Turn earlier digests (or a large model's JSONL summaries) into a training and validation dataset.
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from summarizer import SummarizerError, archive, sidecar
 from summarizer.papers import Paper, normalize_id
 from summarizer.prompt import OutputFormatError, build_prompt, format_output, parse_output
+from summarizer.quality import flaws
 from summarizer.readback import ParsedEntry, parse_markdown
 from summarizer.styles import SCORE_LABELS, STYLES, Style
 from summarizer.text import one_line
@@ -306,7 +307,8 @@ class BuildReport:
 
 def example(st: Style, entry: ParsedEntry, paper: Paper, tokenizer=None,
             check: bool = True) -> tuple[dict | None, str | None]:
-    """One training row, or (None, why not). `check`: the reference must pass the style's validation."""
+    """One training row, or (None, why not). `check`: the reference must pass the style's validation and carry no
+    flaw a reader would not keep (quality.flaws, judged against the example reply its training prompt shows)."""
     try:
         fields = canonical(st, entry.fields)
     except OutputFormatError as exc:
@@ -315,6 +317,8 @@ def example(st: Style, entry: ParsedEntry, paper: Paper, tokenizer=None,
     if problems:
         return None, "reference fails validation: " + "; ".join(f"{p.rule}: {p.message}" for p in problems[:2])
     prompt = build_prompt(st, paper)
+    if check and (bad := flaws(st, fields, paper, example=prompt.shots[0][1] if prompt.shots else "")):
+        return None, "reference has a flaw a reader would not keep: " + "; ".join(bad[:2])
     chat = ""
     if tokenizer is not None:
         from summarizer.engine import chat_text

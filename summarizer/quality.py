@@ -19,6 +19,7 @@ from summarizer.papers import Paper, normalize_id
 from summarizer.prompt import parse_output
 from summarizer.sidecar import Record
 from summarizer.styles import EXAMPLE_PAPERS, SCORE_LABELS, STYLES, Style
+from summarizer.text import one_line
 from summarizer.validate import (
     ANCHOR,
     DUPLICATE,
@@ -166,6 +167,20 @@ def paper_quality(style: Style, fields: dict, paper: Paper, *, example: str = ""
         hyp = reference_text(style, fields)
         out["chrf"] = chrf([hyp], [reference])[0]
         out["rouge_l"] = rouge_l([hyp], [reference], style.language)
+    return out
+
+
+def flaws(style: Style, fields: dict, paper: Paper, *, example: str = "") -> list[str]:
+    """What a reader would not keep in one valid summary, each in a few words ([] for none): its scores equal to the
+    example reply it was shown (`example`), a word broken between scripts, a repeated heading or item, a piece of the
+    abstract as a list item, a misspelled name. Shares (copied prose, coverage) are judged over a digest, not here.
+    `summarizer dataset` keeps no row with a flaw: a model trained on its own replies learns what they hold."""
+    q = paper_quality(style, fields, paper, example=example)
+    out = [f"scores {'/'.join(map(str, q['scores']))} equal to the example's"] if q["example_scores"] else []
+    out += [f"word broken between scripts ({w})" for w in q["broken"][:1]]
+    out += [f"repeated item ({one_line(i, 40)})" for i in q["repeated"][:1]]
+    out += [f"abstract fragment as an item ({one_line(i, 40)})" for i in q["fragments"][:1]]
+    out += [f"misspelled name {w}" for w in q["misspelled"][:1]]
     return out
 
 

@@ -19,7 +19,7 @@ from summarizer.dataset import (
     split_of,
 )
 from summarizer.papers import Paper
-from summarizer.prompt import format_output, parse_output
+from summarizer.prompt import build_prompt, format_output, parse_output
 from summarizer.readback import parse_markdown
 from summarizer.render import Entry, render_digest
 from summarizer.styles import STYLES
@@ -157,6 +157,26 @@ def test_a_sidecar_row_says_which_model_wrote_it_on_which_pass(home, tmp_path):
         (f"smollm2-135m ({'ab' * 6})", "1", "en-bullets/2")]
     assert report.writers == {f"smollm2-135m ({'ab' * 6})": 1}
     assert report.summary().endswith(f"written by smollm2-135m ({'ab' * 6}) 1")
+
+
+def test_a_reply_with_a_flaw_a_reader_would_not_keep_is_no_training_row(tmp_path):
+    """Learning from our own digests: a valid reply whose scores are the example's its prompt showed teaches the
+    model to copy the example, so it is skipped with its reason (kept with check=False, as --keep-invalid)."""
+    st = STYLES["zh-digest"]
+    shown = parse_output(st, build_prompt(st, PAPER).shots[0][1])["scores"]  # the example's, with its reasons
+    ours = FIELDS["zh-digest"]["scores"]
+    copied = {k: {**ours[k], "score": shown[k]["score"]} for k in ours}  # our reasons, the example's numbers
+    assert copied != ours
+    d = tmp_path / "digests" / "zh-digest"
+    d.mkdir(parents=True)
+    (d / f"{DAY}.json").write_text(json.dumps(sidecar({**FIELDS["zh-digest"], "scores": copied}, "zh-digest")))
+    rows, report = build_examples([tmp_path], arxiv=False)
+    triple = "/".join(str(shown[k]["score"]) for k in ("practicality", "novelty", "recommendation"))
+    assert rows == [] and report.skipped[-1][2] == (
+        f"reference has a flaw a reader would not keep: scores {triple} equal to the example's")
+    assert len(build_examples([tmp_path], arxiv=False, check=False)[0]) == 1
+    (d / f"{DAY}.json").write_text(json.dumps(sidecar(FIELDS["zh-digest"], "zh-digest")))
+    assert len(build_examples([tmp_path], arxiv=False)[0]) == 1
 
 
 def archive_day(home, papers):

@@ -113,6 +113,40 @@ def test_misspelled_names_broken_words_and_fragments_are_found():
     assert quality.paper_quality(en, FIELDS["en-bullets"], PAPER)["fragments"] == []
 
 
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_an_honest_summary_of_every_style_has_no_flaw(name):
+    st = STYLES[name]
+    assert quality.flaws(st, FIELDS[name], PAPER, example=st.examples[0] if st.examples else "") == []
+
+
+def _scores(triple):
+    return {k: {"score": n, "reason": "理由。"} for k, n in zip(("practicality", "novelty", "recommendation"), triple, strict=True)}
+
+
+# One planted flaw each: (style, the golden fields with it, the example reply shown, what flaws() says first).
+_PAPER2 = PAPER.replace(abstract=PAPER.abstract + " Gizmo tracks each marble's trajectory with MarbleNet.")
+PLANTED = {
+    "example scores": ("zh-digest", {**FIELDS["zh-digest"], "scores": _scores((5, 2, 3))},
+                       STYLES["zh-digest"].examples[1], "scores 5/2/3 equal to the example's"),
+    "broken word": ("ko-bullets", {"bullets": ["구슬의 타jectory를 추적합니다.", *FIELDS["ko-bullets"]["bullets"]]}, "",
+                    "word broken between scripts (의 타jectory를"),
+    "repeated item": ("zh-details", {**FIELDS["zh-details"], "challenges": ["块大小限制: 按图像切块。",
+                                                                            "块大小限制: 调整遮挡。"]}, "",
+                      "repeated item (块大小限制: 调整遮挡。)"),
+    "fragment": ("en-bullets", {"bullets": ["3x chance", *FIELDS["en-bullets"]["bullets"]]}, "",
+                 "abstract fragment as an item (3x chance)"),
+    "misspelled": ("ko-bullets", {"bullets": ["MarbelNet이 쓰입니다.", *FIELDS["ko-bullets"]["bullets"]]}, "",
+                   "misspelled name MarbelNet (MarbleNet)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLANTED))
+def test_each_planted_flaw_is_named(kind):
+    name, fields, example, said = PLANTED[kind]
+    got = quality.flaws(STYLES[name], fields, _PAPER2, example=example)
+    assert got and got[0].startswith(said), got
+
+
 def test_coverage_counts_the_abstracts_names_and_numbers():
     st = STYLES["en-bullets"]
     assert quality.paper_quality(st, {"bullets": ["Nothing of it at all here."]}, PAPER)["coverage"] == 0
