@@ -22,7 +22,7 @@ from summarizer.papers import Paper
 from summarizer.prompt import build_prompt, format_output, parse_output
 from summarizer.readback import parse_markdown
 from summarizer.render import Entry, render_digest
-from summarizer.styles import STYLES
+from summarizer.styles import SCORE_LABELS, STYLES
 
 DAY = "2024-03-05"
 ABSTRACT = ("We present Lumen, a sparse attention kernel for long documents. Lumen skips 90% of the key blocks "
@@ -171,7 +171,7 @@ def test_a_reply_with_a_flaw_a_reader_would_not_keep_is_no_training_row(tmp_path
     d.mkdir(parents=True)
     (d / f"{DAY}.json").write_text(json.dumps(sidecar({**FIELDS["zh-digest"], "scores": copied}, "zh-digest")))
     rows, report = build_examples([tmp_path], arxiv=False)
-    triple = "/".join(str(shown[k]["score"]) for k in ("practicality", "novelty", "recommendation"))
+    triple = "/".join(str(shown[k]["score"]) for k in SCORE_LABELS)
     assert rows == [] and report.skipped[-1][2] == (
         f"reference has a flaw a reader would not keep: scores {triple} equal to the example's")
     assert len(build_examples([tmp_path], arxiv=False, check=False)[0]) == 1

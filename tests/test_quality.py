@@ -14,7 +14,7 @@ from summarizer.cli import app
 from summarizer.papers import Paper
 from summarizer.prompt import format_output
 from summarizer.sidecar import Record
-from summarizer.styles import STYLES
+from summarizer.styles import SCORE_LABELS, STYLES
 
 FIELDS = json.loads((Path(__file__).parent / "golden" / "fields.json").read_text(encoding="utf-8"))
 PAPER = Paper(
@@ -120,7 +120,7 @@ def test_an_honest_summary_of_every_style_has_no_flaw(name):
 
 
 def _scores(triple):
-    return {k: {"score": n, "reason": "理由。"} for k, n in zip(("practicality", "novelty", "recommendation"), triple, strict=True)}
+    return {k: {"score": n, "reason": "理由。"} for k, n in zip(SCORE_LABELS, triple, strict=True)}
 
 
 # One planted flaw each: (style, the golden fields with it, the example reply shown, what flaws() says first).
